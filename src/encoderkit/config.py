@@ -1,0 +1,301 @@
+"""Typed run configuration: defaults < YAML file < ``a.b=c`` overrides, validated once.
+
+Every section forbids unknown keys, so a typo fails at load time with the list of valid keys.
+The encoder section is a tagged union on ``kind``: each family accepts only its own options.
+The resolved config is written to the run directory and into every saved model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from encoderkit.errors import ConfigError
+
+Pooling = Literal["last", "mean", "max", "cls", "attention"]
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "fasttext"] = "auto"
+    text_field: str = "text"
+    label_field: str = "label"
+    #: Share of train carved out (stratified, seeded) as validation when no validation file is given.
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    multi_label: bool = False
+    #: Separator for multi-label values given as one string ("sports,politics").
+    label_separator: str = ","
+
+
+class TokenizerConfig(Section):
+    #: "pretrained" reuses the tokenizer.json of a Hugging Face checkpoint at ``path``.
+    kind: Literal["word", "bpe", "wordpiece", "unigram", "char", "pretrained"] = "word"
+    path: str | None = None
+    vocab_size: int = Field(30000, gt=10)
+    min_frequency: int = Field(1, ge=1)
+    lowercase: bool = True
+    nfkc: bool = True
+    strip_accents: bool = False
+    #: Put spaces around CJK ideographs so Chinese/Japanese text tokenizes without a segmenter.
+    split_cjk: bool = True
+    max_length: int = Field(256, gt=1)
+
+
+class EmbeddingConfig(Section):
+    dim: int = Field(128, gt=0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    #: Pretrained word vectors (GloVe/word2vec/fastText text or binary, optionally compressed).
+    pretrained: str | None = None
+    freeze: bool = False
+    #: How tokens missing from the pretrained vectors start: random, zero or the mean vector.
+    oov: Literal["random", "zero", "mean"] = "random"
+
+
+class BagOfEmbeddingsConfig(Section):
+    """No parameters of its own: the pooler averages (or max-pools) the token embeddings."""
+
+    kind: Literal["bow"] = "bow"
+
+
+class CNNConfig(Section):
+    kind: Literal["cnn"] = "cnn"
+    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 4, 5])
+    num_filters: int = Field(100, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class RecurrentConfig(Section):
+    kind: Literal["rnn", "lstm", "gru"] = "lstm"
+    hidden_size: int = Field(128, gt=0)
+    num_layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    #: fused: torch.nn.RNN/LSTM/GRU kernels; reference: the cells of encoderkit.nn unrolled in Python.
+    impl: Literal["fused", "reference"] = "fused"
+
+
+class TransformerConfig(Section):
+    kind: Literal["transformer"] = "transformer"
+    hidden_size: int = Field(128, gt=0)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    ff_size: int = Field(512, gt=0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    norm: Literal["pre", "post"] = "pre"
+    max_positions: int = Field(512, gt=0)
+    impl: Literal["fused", "reference"] = "fused"
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "TransformerConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
+        return self
+
+
+class PretrainedConfig(Section):
+    """A local Hugging Face checkpoint (its own tokenizer replaces the ``tokenizer`` section)."""
+
+    kind: Literal["pretrained"] = "pretrained"
+    path: str = ""
+    normalize: bool = False
+    freeze: bool = False
+    #: Layer-wise learning-rate decay: layer l (of L) trains at lr * decay^(L - l). 1.0 disables it.
+    layer_lr_decay: float = Field(1.0, gt=0.0, le=1.0)
+    #: Long documents: split into windows of max_length tokens with this overlap, pool over windows.
+    chunk_overlap: int = Field(0, ge=0)
+    max_chunks: int = Field(1, ge=1)
+    chunk_pooling: Literal["mean", "max"] = "mean"
+
+
+EncoderConfig = Annotated[
+    Union[BagOfEmbeddingsConfig, CNNConfig, RecurrentConfig, TransformerConfig, PretrainedConfig],
+    Field(discriminator="kind"),
+]
+
+
+class HeadConfig(Section):
+    hidden_sizes: list[int] = Field(default_factory=list)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class LossConfig(Section):
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    #: None, "balanced" (inverse frequency, as scikit-learn), or {label: weight}.
+    class_weights: None | Literal["balanced"] | dict[str, float] = None
+    #: Multi-label decision threshold on sigmoid probabilities.
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    grad_clip: float | None = Field(1.0, gt=0.0)
+    grad_accumulation: int = Field(1, ge=1)
+    #: Validation metric for early stopping and best-model selection.
+    metric: Literal["macro_f1", "micro_f1", "weighted_f1", "accuracy", "loss"] = "macro_f1"
+    #: Stop after this many evaluations without improvement (None: never stop early).
+    patience: int | None = Field(3, ge=1)
+    #: Evaluate every N optimizer steps (None: once per epoch).
+    eval_every: int | None = Field(None, ge=1)
+    log_every: int = Field(50, ge=1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    #: torch intra-op threads (None: torch's default).
+    num_threads: int | None = Field(None, ge=1)
+    progress: bool = True
+
+
+class RunConfig(Section):
+    """A whole classification run. ``encoder`` is chosen by its ``kind``."""
+
+    task: Literal["classify"] = "classify"
+    seed: int = 13
+    output_dir: str = "runs/model"
+    data: DataConfig = Field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    encoder: EncoderConfig = Field(default_factory=RecurrentConfig)
+    pooling: Pooling = "mean"
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, overrides and readable errors
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"encoder.hidden_size=256"`` -> (["encoder", "hidden_size"], 256); values are parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key.path=value (e.g. train.epochs=5)")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted overrides to a nested dict in place and return it."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The field names valid at ``path`` inside ``model`` (following the encoder union by its tag)."""
+    current: Any = model
+    for part in path[:-1]:
+        if isinstance(part, int) or current is None:
+            return []
+        if part in _ENCODER_BY_KIND:  # a union member tag in pydantic's error location
+            current = _ENCODER_BY_KIND[part]
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        if part == "encoder":
+            current = None
+            return []
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return sorted(current.model_fields) if current is not None else []
+
+
+_ENCODER_BY_KIND: dict[str, type[Section]] = {
+    "bow": BagOfEmbeddingsConfig,
+    "cnn": CNNConfig,
+    "rnn": RecurrentConfig,
+    "lstm": RecurrentConfig,
+    "gru": RecurrentConfig,
+    "transformer": TransformerConfig,
+    "pretrained": PretrainedConfig,
+}
+
+
+def describe_validation_error(error: ValidationError, root: type[BaseModel] = None) -> str:
+    """Turn pydantic's error list into one line per problem, naming the key and the valid choices."""
+    root = root or RunConfig
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        shown = ".".join(str(p) for p in loc if str(p) not in _ENCODER_BY_KIND or p == loc[-1])
+        if item["type"] == "extra_forbidden":
+            valid = _valid_keys(root, loc)
+            hint = f"; valid keys: {', '.join(valid)}" if valid else ""
+            lines.append(f"unknown config key '{shown}'{hint}")
+        elif item["type"] == "union_tag_invalid":
+            lines.append(
+                f"unknown encoder kind {item['input'].get('kind')!r} at '{shown}'; "
+                f"valid kinds: {', '.join(sorted(_ENCODER_BY_KIND))}"
+            )
+        else:
+            lines.append(f"config '{shown}': {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
+
+
+def validate_config(raw: dict[str, Any], model: type[BaseModel] = RunConfig) -> Any:
+    """Validate a nested dict into ``model``, raising ``ConfigError`` with a readable message."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, model)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (pass the path of a YAML file, e.g. configs/trec_lstm.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of config sections at the top level")
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults < YAML file < overrides. Relative data paths stay relative to the working directory."""
+    raw = read_yaml(path) if path is not None else {}
+    apply_overrides(raw, list(overrides or []))
+    return validate_config(raw)
+
+
+def config_to_dict(config: BaseModel) -> dict[str, Any]:
+    return config.model_dump(mode="json")
+
+
+def save_config(config: BaseModel, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")

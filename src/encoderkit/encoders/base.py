@@ -1,0 +1,33 @@
+"""The encoder contract every family implements.
+
+An encoder maps embedded tokens to token states and honours the padding mask:
+
+    forward(inputs (B,T,E) float, mask (B,T) bool, True = real token) -> states (B,T,H)
+
+``H == output_dim``. Padding never changes the states of real tokens, and states at padded
+positions are zero so a pooler cannot pick up garbage. Bidirectional encoders lay out each
+state as ``[forward ; backward]`` and set ``num_directions = 2`` so the ``last`` pooler can take
+the last real token of the forward direction and the first token of the backward one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    """Base class: subclasses set ``output_dim`` (and ``num_directions`` when bidirectional)."""
+
+    output_dim: int
+    num_directions: int = 1
+    #: True for encoders that embed token ids themselves (pretrained Transformers).
+    takes_token_ids: bool = False
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def zero_padding(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Set states at padded positions to zero: (B,T,H) * (B,T,1)."""
+    return states * mask.unsqueeze(-1).to(states.dtype)
