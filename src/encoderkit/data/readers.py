@@ -1,0 +1,241 @@
+"""Readers for labelled text: JSONL, CSV, TSV, Parquet and fastText ``__label__`` lines.
+
+Each reader yields ``Example(text, labels)`` where ``labels`` is a tuple (one label for
+multi-class data, any number for multi-label data, empty when the file has no labels).
+Problems are reported as one line naming the file, the line and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from encoderkit.errors import DataError
+
+FORMATS = ("jsonl", "csv", "tsv", "parquet", "fasttext")
+_SUFFIX_FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ft": "fasttext",
+}
+FASTTEXT_PREFIX = "__label__"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    labels: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The single label of a multi-class example."""
+        return self.labels[0]
+
+
+def detect_format(path: Path, fmt: str = "auto") -> str:
+    """Return the reader format for ``path``: the explicit ``fmt`` or one guessed from the suffix/content."""
+    if fmt != "auto":
+        if fmt not in FORMATS:
+            raise DataError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[suffix]
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.lstrip().startswith(b"{"):
+        return "jsonl"
+    if head.startswith(FASTTEXT_PREFIX.encode()):
+        return "fasttext"
+    raise DataError(
+        f"cannot tell the format of {path}; name it with data.format= one of {', '.join(FORMATS)}"
+    )
+
+
+def _split_labels(value, multi_label: bool, separator: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        raise DataError(f"{where}: the label is empty (null); give every example a label")
+    if isinstance(value, (list, tuple)):
+        labels = tuple(str(v).strip() for v in value)
+        if not multi_label and len(labels) != 1:
+            raise DataError(f"{where}: {len(labels)} labels given; set data.multi_label=true for multi-label data")
+        return labels
+    text = str(value).strip()
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        text = str(value)
+    if not text and not multi_label:
+        raise DataError(f"{where}: the label is empty; give every example a label")
+    if multi_label:
+        return tuple(part.strip() for part in text.split(separator) if part.strip())
+    return (text,)
+
+
+def _check_text(value, where: str, field: str) -> str:
+    if value is None or not isinstance(value, str):
+        raise DataError(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise DataError(f"{where}: the text in field {field!r} is empty; remove the line or fill it in")
+    return value
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) decoding UTF-8 line by line, so a bad byte is reported with its line."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1}); "
+                    "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                ) from None
+
+
+def _read_jsonl(path, text_field, label_field, multi_label, separator, need_labels):
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: each line must be a JSON object with a {text_field!r} field")
+        yield _record_to_example(record, where, text_field, label_field, multi_label, separator, need_labels)
+
+
+def _record_to_example(record, where, text_field, label_field, multi_label, separator, need_labels):
+    if text_field not in record:
+        raise DataError(
+            f"{where}: no field {text_field!r} (fields: {', '.join(map(str, record))}); set data.text_field"
+        )
+    text = _check_text(record[text_field], where, text_field)
+    if label_field not in record:
+        if need_labels:
+            raise DataError(
+                f"{where}: no field {label_field!r} (fields: {', '.join(map(str, record))}); set data.label_field"
+            )
+        return Example(text)
+    return Example(text, _split_labels(record[label_field], multi_label, separator, where))
+
+
+def _read_delimited(path, delimiter, text_field, label_field, multi_label, separator, need_labels):
+    lines = _decoded_lines(path)
+    buffer = io.StringIO("".join(line for _, line in lines))
+    reader = csv.DictReader(buffer, delimiter=delimiter)
+    if reader.fieldnames is None:
+        raise DataError(f"{path}: the file is empty; it needs a header row naming the columns")
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        yield _record_to_example(row, where, text_field, label_field, multi_label, separator, need_labels)
+
+
+def _read_parquet(path, text_field, label_field, multi_label, separator, need_labels):
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several types for a broken file
+        raise DataError(f"{path}: cannot read as Parquet ({error})") from None
+    columns = table.column_names
+    for field in (text_field,) + ((label_field,) if need_labels else ()):
+        if field not in columns:
+            raise DataError(f"{path}: no column {field!r} (columns: {', '.join(columns)})")
+    texts = table.column(text_field).to_pylist()
+    labels = table.column(label_field).to_pylist() if label_field in columns else [None] * len(texts)
+    for row, (text, label) in enumerate(zip(texts, labels), start=1):
+        where = f"{path}: row {row}"
+        text = _check_text(text, where, text_field)
+        if label_field not in columns:
+            yield Example(text)
+        else:
+            yield Example(text, _split_labels(label, multi_label, separator, where))
+
+
+def _read_fasttext(path, multi_label, need_labels):
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        tokens = line.split()
+        labels = []
+        while tokens and tokens[0].startswith(FASTTEXT_PREFIX):
+            labels.append(tokens.pop(0)[len(FASTTEXT_PREFIX):])
+        text = _check_text(" ".join(tokens), where, "text")
+        if need_labels and not labels:
+            raise DataError(f"{where}: no {FASTTEXT_PREFIX} label at the start of the line")
+        if len(labels) > 1 and not multi_label:
+            raise DataError(f"{where}: {len(labels)} labels given; set data.multi_label=true for multi-label data")
+        yield Example(text, tuple(labels))
+
+
+def iter_examples(
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    text_field: str = "text",
+    label_field: str = "label",
+    multi_label: bool = False,
+    label_separator: str = ",",
+    need_labels: bool = True,
+) -> Iterator[Example]:
+    """Stream examples from one file.
+
+    Args:
+        path: the file to read.
+        fmt: one of ``auto``, ``jsonl``, ``csv``, ``tsv``, ``parquet``, ``fasttext``.
+        text_field: the field or column holding the text.
+        label_field: the field or column holding the label(s).
+        multi_label: allow several labels per example (lists, or strings split on ``label_separator``).
+        label_separator: separator for multi-label strings.
+        need_labels: raise if an example has no label (training and evaluation data).
+
+    Yields:
+        ``Example`` records in file order.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    kind = detect_format(path, fmt)
+    common = (text_field, label_field, multi_label, label_separator, need_labels)
+    if kind == "jsonl":
+        return _read_jsonl(path, *common)
+    if kind == "csv":
+        return _read_delimited(path, ",", *common)
+    if kind == "tsv":
+        return _read_delimited(path, "\t", *common)
+    if kind == "parquet":
+        return _read_parquet(path, *common)
+    return _read_fasttext(path, multi_label, need_labels)
+
+
+def read_examples(path: str | Path, **options) -> list[Example]:
+    """Read every example of a file into a list; an empty file is an error."""
+    examples = list(iter_examples(path, **options))
+    if not examples:
+        raise DataError(f"{path}: no examples found; the file is empty")
+    return examples
+
+
+def read_texts(path: str | Path, *, fmt: str = "auto", text_field: str = "text") -> Iterator[str]:
+    """Stream texts only: plain text files (one text per line) or any labelled format's text field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"input file not found: {path}")
+    if fmt == "auto" and path.suffix.lower() in (".txt", ""):
+        for number, line in _decoded_lines(path):
+            if line.strip():
+                yield line.rstrip("\r\n")
+        return
+    for example in iter_examples(path, fmt=fmt, text_field=text_field, need_labels=False):
+        yield example.text

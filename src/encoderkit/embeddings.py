@@ -1,0 +1,72 @@
+"""Token embeddings, and starting them from pretrained vectors.
+
+``embedding.pretrained`` may name word vectors (GloVe / word2vec / fastText files, read by
+``encoderkit.wordvec``) or a Hugging Face checkpoint directory whose input embeddings share the
+model's tokenizer. Either way the rows are aligned to our vocabulary and a coverage report says how
+much of the vocabulary (and of the training tokens) the vectors cover.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from encoderkit.config import EmbeddingConfig
+from encoderkit.errors import ConfigError
+
+
+class TokenEmbedding(nn.Module):
+    """ids (B,T) long -> (B,T,E) vectors, with dropout. Row ``pad_id`` is zero and never trained."""
+
+    def __init__(self, vocab_size: int, dim: int, pad_id: int, dropout: float = 0.0):
+        super().__init__()
+        self.weight_table = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+        # N(0, 1/sqrt(dim))-scaled start keeps dot products of random vectors near unit scale.
+        nn.init.normal_(self.weight_table.weight, std=1.0 / math.sqrt(dim))
+        with torch.no_grad():
+            self.weight_table.weight[pad_id].zero_()
+        self.dropout = nn.Dropout(dropout)
+        self.dim = dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.weight_table(ids))
+
+    def load_matrix(self, matrix: np.ndarray, freeze: bool) -> None:
+        with torch.no_grad():
+            self.weight_table.weight.copy_(torch.as_tensor(matrix, dtype=torch.float32))
+        self.weight_table.weight.requires_grad_(not freeze)
+
+
+def pretrained_matrix(
+    config: EmbeddingConfig, vocab: dict[str, int], tokenizer_kind: str,
+    token_counts: dict[str, int] | None, seed: int,
+) -> tuple[np.ndarray, dict]:
+    """Rows for every vocabulary token from ``config.pretrained`` and a coverage report.
+
+    Returns:
+        ((V, D) float32 matrix, coverage dict with vocab_coverage, token_coverage, found, vocab_size, dim).
+    """
+    path = Path(config.pretrained)
+    if path.is_dir():
+        from encoderkit.encoders.pretrained import checkpoint_input_embeddings
+
+        words, vectors = checkpoint_input_embeddings(path)
+        if tokenizer_kind != "pretrained":
+            raise ConfigError(
+                f"embedding.pretrained={path} is a checkpoint: its input embeddings only fit its own "
+                f"tokenizer; set tokenizer.kind=pretrained and tokenizer.path={path}"
+            )
+    else:
+        from encoderkit.wordvec.init import SUBWORD_REFUSAL
+        from encoderkit.wordvec.io import load_vectors
+
+        if tokenizer_kind != "word":
+            raise ConfigError(f"embedding.pretrained with tokenizer.kind={tokenizer_kind}: {SUBWORD_REFUSAL}")
+        words, vectors = load_vectors(path)
+    from encoderkit.wordvec.init import align_vectors
+
+    return align_vectors(vocab, words, vectors, oov=config.oov, token_counts=token_counts, seed=seed)

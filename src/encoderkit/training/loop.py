@@ -1,0 +1,243 @@
+"""The one training loop: AdamW, warmup + decay, clipping, accumulation, early stopping, resume.
+
+Built on Hugging Face Accelerate, so the same loop runs on a CPU, one GPU, or several GPUs and
+machines (``accelerate launch``) without changes. Tasks supply two functions:
+
+- ``compute_loss(model, batch) -> scalar tensor``
+- ``evaluate(model) -> dict[str, float]`` on the validation data (must contain ``config.metric``)
+
+and get back the model with its best weights loaded, plus a ``LoopResult``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from tqdm.auto import tqdm
+
+from encoderkit.config import TrainConfig
+from encoderkit.errors import EncoderkitError
+from encoderkit.training.checkpoint import (
+    atomic_save_weights,
+    find_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from encoderkit.training.logging import MetricLogger
+
+BEST_WEIGHTS = "best.safetensors"
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class LoopResult:
+    best_metric: float | None
+    best_step: int
+    steps: int
+    train_seconds: float
+    examples_seen: int
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def default_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices only; biases, norms and 1-d parameters are not decayed (as BERT)."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_scheduler(optimizer, config: TrainConfig, total_steps: int):
+    """Linear warmup to ``lr`` over ``warmup_ratio`` of the steps, then linear/cosine decay (or flat)."""
+    from transformers import get_scheduler
+
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[config.schedule]
+    warmup = int(round(config.warmup_ratio * total_steps))
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def _batch_size(batch) -> int:
+    if isinstance(batch, dict):
+        batch = next(iter(batch.values()))
+    if isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    return int(batch.shape[0]) if hasattr(batch, "shape") else len(batch)
+
+
+def _improved(value: float, best: float | None, metric: str) -> bool:
+    if best is None:
+        return True
+    return value < best if metric == "loss" else value > best
+
+
+def fit(
+    model: nn.Module,
+    train_loader,
+    *,
+    compute_loss: Callable[[nn.Module, Any], torch.Tensor],
+    evaluate: Callable[[nn.Module], dict[str, float]],
+    config: TrainConfig,
+    run_dir: str | Path,
+    parameter_groups: list[dict[str, Any]] | None = None,
+    resume: bool = False,
+    description: str = "train",
+) -> LoopResult:
+    """Train ``model`` and leave its best weights (by ``config.metric`` on validation) loaded.
+
+    Args:
+        model: the module to train.
+        train_loader: a DataLoader; if its batch sampler has ``set_epoch``, it is called each epoch.
+        compute_loss: ``(model, batch) -> loss``.
+        evaluate: ``model -> metrics`` on validation data.
+        config: the ``train`` section of the run config.
+        run_dir: where ``metrics.jsonl``, TensorBoard logs, checkpoints and best weights go.
+        parameter_groups: optimizer groups (e.g. layer-wise learning rates); default decays matrices only.
+        resume: continue from ``run_dir/checkpoint`` if one exists.
+        description: label of the progress bar.
+
+    Returns:
+        LoopResult with the best metric, steps, timing and the evaluation history.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    use_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=use_cpu, mixed_precision=config.mixed_precision,
+                              gradient_accumulation_steps=config.grad_accumulation)
+    groups = parameter_groups or default_parameter_groups(model, config.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    batches_per_epoch = len(train_loader)
+    if batches_per_epoch == 0:
+        raise EncoderkitError("the training data gave no batches; check the training file and batch size")
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accumulation)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    scheduler = make_scheduler(optimizer, config, total_steps)
+    sampler = getattr(train_loader, "batch_sampler", None)
+    model, optimizer, prepared_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+
+    state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "step": 0, "best_metric": None, "best_step": 0,
+                             "bad_evaluations": 0, "history": [], "examples_seen": 0, "train_seconds": 0.0}
+    checkpoint_dir = run_dir / CHECKPOINT_DIR
+    existing = find_checkpoint(checkpoint_dir) if resume else None
+    if existing is not None:
+        state.update(load_checkpoint(existing, unwrapped, optimizer, scheduler))
+        accelerator.print(f"resuming from {existing} at step {state['step']} (epoch {state['epoch'] + 1})")
+    if state.get("finished"):
+        accelerator.print("this run had already finished; loading its best weights")
+        load_weights(unwrapped, run_dir / BEST_WEIGHTS)
+        return _result(state)
+
+    logger = MetricLogger(run_dir) if accelerator.is_main_process else None
+    # In a log file (not a terminal) a bar line every 30 s is enough.
+    progress = tqdm(total=total_steps, initial=state["step"], desc=description, unit="step", dynamic_ncols=True,
+                    mininterval=0.2 if sys.stderr.isatty() else 30.0,
+                    disable=not (config.progress and accelerator.is_main_process))
+    smoothed_loss = None
+    stop = False
+
+    def run_evaluation() -> bool:
+        """Evaluate, log, keep the best weights, checkpoint; return True when patience runs out."""
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate(unwrapped)
+        model.train()
+        if config.metric not in metrics:
+            raise EncoderkitError(f"train.metric={config.metric} is not among the validation metrics "
+                                  f"({', '.join(metrics)})")
+        value = metrics[config.metric]
+        record = {"step": state["step"], "epoch": state["epoch"] + 1, **metrics}
+        state["history"].append(record)
+        if _improved(value, state["best_metric"], config.metric):
+            state.update(best_metric=value, best_step=state["step"], bad_evaluations=0)
+            if accelerator.is_main_process:
+                atomic_save_weights(unwrapped, run_dir / BEST_WEIGHTS)
+        else:
+            state["bad_evaluations"] += 1
+        if logger:
+            logger.log("validation", state["step"], metrics, epoch=state["epoch"] + 1)
+        progress.set_postfix_str(f"{config.metric}={value:.4f} best={state['best_metric']:.4f}")
+        out_of_patience = config.patience is not None and state["bad_evaluations"] >= config.patience
+        return out_of_patience
+
+    def checkpoint() -> None:
+        if accelerator.is_main_process:
+            save_checkpoint(checkpoint_dir, unwrapped, optimizer, scheduler, state)
+
+    model.train()
+    while state["step"] < total_steps and not stop:
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(state["epoch"])
+        started = time.perf_counter()
+        for index, batch in enumerate(prepared_loader):
+            if index < state["batches_done"]:
+                continue  # resuming inside an epoch: the sampler replays the same order
+            with accelerator.accumulate(model):
+                loss = compute_loss(model, batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.grad_clip:
+                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state["batches_done"] = index + 1
+            state["examples_seen"] += _batch_size(batch)
+            value = float(loss.detach())
+            smoothed_loss = value if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * value
+            if not accelerator.sync_gradients:
+                continue
+            state["step"] += 1
+            progress.update(1)
+            elapsed = state["train_seconds"] + time.perf_counter() - started
+            speed = state["examples_seen"] / elapsed if elapsed > 0 else 0.0
+            progress.set_description(f"{description} epoch {state['epoch'] + 1} loss {smoothed_loss:.4f} "
+                                     f"{speed:.0f} ex/s")
+            if logger and state["step"] % config.log_every == 0:
+                logger.log("train", state["step"], {"loss": smoothed_loss, "lr": scheduler.get_last_lr()[0],
+                                                    "examples_per_second": speed})
+            if config.eval_every and state["step"] % config.eval_every == 0:
+                state["train_seconds"] += time.perf_counter() - started
+                stop = run_evaluation()
+                checkpoint()
+                started = time.perf_counter()
+            if stop or state["step"] >= total_steps:
+                break
+        state["train_seconds"] += time.perf_counter() - started
+        epoch_finished = state["batches_done"] >= batches_per_epoch
+        if epoch_finished:
+            state["epoch"] += 1
+            state["batches_done"] = 0
+        if not stop and not config.eval_every and (epoch_finished or state["step"] >= total_steps):
+            stop = run_evaluation()
+        if stop or state["step"] >= total_steps:
+            state["finished"] = True
+        checkpoint()
+    progress.close()
+    if logger:
+        logger.close()
+    accelerator.wait_for_everyone()
+    if (run_dir / BEST_WEIGHTS).is_file():
+        load_weights(unwrapped, run_dir / BEST_WEIGHTS)
+    state["stopped_early"] = stop
+    return _result(state)
+
+
+def _result(state: dict[str, Any]) -> LoopResult:
+    return LoopResult(best_metric=state["best_metric"], best_step=state["best_step"], steps=state["step"],
+                      train_seconds=state["train_seconds"], examples_seen=state["examples_seen"],
+                      stopped_early=bool(state.get("stopped_early")), history=state["history"])
