@@ -1,0 +1,433 @@
+"""Load and save word vectors: GloVe text, word2vec text and binary, fastText ``.vec``.
+
+Files may be plain or compressed with gzip, bzip2 or xz (detected from their first bytes, not
+their name). The text formats differ only in the header: word2vec and fastText start with a
+``"<count> <dim>"`` line, GloVe has none; every other line is ``word v_1 ... v_D``.
+
+Why this is faster than a line-by-line reader: decompression runs in a background thread (the
+zlib/bz2/lzma modules release the GIL while they work) and hands over large blocks of bytes,
+which the main thread parses whole with pandas' C CSV parser instead of splitting and converting
+one line at a time in Python. The two overlap, so loading a bzip2 file costs little more than
+decompressing it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import queue
+import threading
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from encoderkit.errors import DataError
+
+#: Accepted values of the ``format`` argument. "text" covers GloVe, word2vec text and fastText .vec.
+FORMATS = ("auto", "text", "binary")
+
+_MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
+_OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+_SUFFIX_COMPRESSION = {".gz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz"}
+_CHUNK_BYTES = 1 << 23  # 8 MiB of decompressed text per parse call: big enough to amortise pandas' overhead
+
+
+class _CountingReader(io.RawIOBase):
+    """Wraps a raw file and reports bytes read, so the progress bar follows the compressed file."""
+
+    def __init__(self, raw: BinaryIO, bar: tqdm):
+        self._raw, self._bar = raw, bar
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._raw.readinto(buffer)
+        if count:
+            self._bar.update(count)
+        return count
+
+
+def detect_compression(path: str | Path) -> str | None:
+    """Return "gz", "bz2", "xz" or None from the file's magic bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    for magic, name in _MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def _check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"word vector file not found: {path} (pass the path of a .txt/.vec/.bin file, optionally .gz/.bz2/.xz)")
+    if path.stat().st_size == 0:
+        raise DataError(f"word vector file is empty: {path}")
+    return path
+
+
+def _open_stream(path: Path, bar: tqdm) -> BinaryIO:
+    """Open ``path`` for binary reading, decompressing transparently."""
+    raw = open(path, "rb")
+    counted = io.BufferedReader(_CountingReader(raw, bar), buffer_size=1 << 20)
+    compression = detect_compression(path)
+    if compression is None:
+        return counted
+    return _OPENERS[compression](counted, "rb")
+
+
+def _background_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """Yield ``stream.read(size)`` blocks read (and decompressed) by a background thread."""
+    blocks: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            while not stop.is_set():
+                block = stream.read(size)
+                while not stop.is_set():
+                    try:
+                        blocks.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not block:
+                    return
+        except BaseException as error:  # re-raised in the consumer, where the user sees it
+            blocks.put(error)
+
+    worker = threading.Thread(target=produce, daemon=True, name="wordvec-reader")
+    worker.start()
+    try:
+        while True:
+            block = blocks.get()
+            if isinstance(block, BaseException):
+                raise block
+            if not block:
+                return
+            yield block
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _parse_header(line: bytes) -> tuple[int, int] | None:
+    """``b"400000 50"`` -> (400000, 50); anything else (a GloVe vector line) -> None."""
+    fields = line.split()
+    if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+        return int(fields[0]), int(fields[1])
+    return None
+
+
+def _decode_or_fail(block: bytes, path: Path, first_line: int, errors: str) -> None:
+    """Raise a DataError naming the file and line when ``block`` is not valid UTF-8."""
+    if errors != "strict":
+        return
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + block.count(b"\n", 0, error.start)
+        column = error.start - block.rfind(b"\n", 0, error.start)
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 ({error.reason} at byte {column} of the line); "
+            "re-save the file as UTF-8 or pass unicode_errors='replace'"
+        ) from None
+
+
+def _parse_lines_slow(block: bytes, dim: int, path: Path, first_line: int, errors: str):
+    """Line-by-line fallback for blocks pandas cannot split (words containing spaces, CRLF, bad rows)."""
+    words, rows = [], []
+    for offset, line in enumerate(block.split(b"\n")):
+        line = line.rstrip(b"\r\n ")
+        if not line:
+            continue
+        fields = line.rsplit(b" ", dim)  # the word is whatever precedes the last `dim` fields
+        if len(fields) != dim + 1:
+            raise DataError(
+                f"{path}:{first_line + offset}: expected a word and {dim} numbers, found {len(fields)} fields; "
+                "is this a word-vector file, and are all lines of the same dimension?"
+            )
+        try:
+            rows.append(np.array(fields[1:], dtype=np.float32))
+        except ValueError:
+            raise DataError(f"{path}:{first_line + offset}: a vector value is not a number: {line[:80]!r}") from None
+        words.append(fields[0].decode("utf-8", errors=errors))
+    matrix = np.vstack(rows) if rows else np.zeros((0, dim), np.float32)
+    return words, matrix
+
+
+def _parse_text_block(block: bytes, dim: int, path: Path, first_line: int, errors: str):
+    """Parse complete lines ``word v_1 ... v_D`` into (words, float32 matrix (n, D))."""
+    _decode_or_fail(block, path, first_line, errors)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(block),
+            sep=" ",
+            header=None,
+            quoting=csv.QUOTE_NONE,  # a word may be a lone quote character
+            na_filter=False,  # words such as "nan" or "null" stay words
+            dtype={0: object},
+            engine="c",
+            index_col=False,
+            lineterminator="\n",
+            encoding="utf-8",
+            encoding_errors=errors,
+        )
+    except (pd.errors.ParserError, ValueError):
+        return _parse_lines_slow(block, dim, path, first_line, errors)
+    width = frame.shape[1]
+    if width == dim + 2 and (frame.iloc[:, -1].astype(str) == "").all():
+        frame = frame.iloc[:, :-1]  # fastText .vec lines end with a space: drop the empty last column
+        width -= 1
+    if width != dim + 1 or not all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes.iloc[1:]):
+        return _parse_lines_slow(block, dim, path, first_line, errors)  # it finds and names the bad line
+    matrix = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
+    if np.isnan(matrix).any():  # a short row is padded with NaN by the parser: find and report it
+        return _parse_lines_slow(block, dim, path, first_line, errors)
+    return frame.iloc[:, 0].astype(str).tolist(), matrix
+
+
+def _complete_lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-cut arbitrary byte blocks so that each yielded block ends with a newline."""
+    carry = b""
+    for block in blocks:
+        data = carry + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1 :]
+        yield data[: cut + 1]
+    if carry.strip():
+        yield carry + b"\n"  # the last line had no newline
+
+
+def _load_text(blocks: Iterator[bytes], path: Path, limit: int | None, errors: str):
+    words: list[str] = []
+    matrices: list[np.ndarray] = []
+    dim = expected = None
+    line_number = 1  # 1-based number of the first line of the next parsed block
+    for data in _complete_lines(blocks):
+        if dim is None:
+            first_end = data.find(b"\n")
+            header = _parse_header(data[:first_end])
+            if header is not None:
+                expected, dim = header
+                data = data[first_end + 1 :]
+                line_number += 1
+            else:
+                dim = len(data[:first_end].rstrip(b"\r ").split(b" ")) - 1
+                if dim < 1:
+                    raise DataError(f"{path}:1: expected 'word v_1 ... v_D' or a 'count dim' header, found {data[:first_end][:80]!r}")
+        if limit is not None:  # parse only the lines still needed
+            data = _first_lines(data, limit - len(words))
+        if data:
+            chunk_words, matrix = _parse_text_block(data, dim, path, line_number, errors)
+            words.extend(chunk_words)
+            matrices.append(matrix)
+            line_number += data.count(b"\n")
+        if limit is not None and len(words) >= limit:
+            break
+    if dim is None:
+        raise DataError(f"{path}: no word vectors found (empty after decompression?)")
+    if expected is not None and limit is None and len(words) != expected:
+        raise DataError(f"{path}: header announces {expected} vectors but the file holds {len(words)}; is it truncated?")
+    vectors = np.concatenate(matrices) if matrices else np.zeros((0, dim), np.float32)
+    return words, vectors
+
+
+def _first_lines(data: bytes, count: int) -> bytes:
+    """The first ``count`` lines of ``data`` (which ends with a newline)."""
+    position = -1
+    for _ in range(max(count, 0)):
+        position = data.find(b"\n", position + 1)
+        if position < 0:
+            return data
+    return data[: position + 1]
+
+
+def _load_binary(stream_blocks: Iterator[bytes], path: Path, limit: int | None, errors: str):
+    """word2vec binary: ``"count dim\\n"`` then, per word, ``word<space><dim float32 LE>[\\n]``."""
+    buffer = bytearray()
+    blocks = iter(stream_blocks)
+    header = None
+    for block in blocks:
+        buffer += block
+        end = buffer.find(b"\n")
+        if end >= 0:
+            header = _parse_header(bytes(buffer[:end]))
+            del buffer[: end + 1]
+            break
+    if header is None:
+        raise DataError(f"{path}: a word2vec binary file must start with a 'count dim' line; pass format='text' for GloVe files")
+    count, dim = header
+    if limit is not None:
+        count = min(count, limit)
+    record = 4 * dim
+    words: list[str] = []
+    vectors = np.empty((count, dim), dtype=np.float32)
+    position = 0
+    exhausted = False
+    while len(words) < count:
+        space = buffer.find(b" ", position)
+        if space < 0 or len(buffer) - (space + 1) < record:
+            if exhausted:
+                raise DataError(f"{path}: header announces {header[0]} vectors but the file ends after {len(words)}; is it truncated?")
+            del buffer[:position]
+            position = 0
+            block = next(blocks, b"")
+            exhausted = not block
+            buffer += block
+            continue
+        word = bytes(buffer[position:space]).lstrip(b"\n")  # the C tool ends each record with a newline
+        try:
+            words.append(word.decode("utf-8", errors=errors))
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: vector {len(words) + 1} has a word that is not valid UTF-8: {word[:40]!r}; pass unicode_errors='replace'") from None
+        vectors[len(words) - 1] = np.frombuffer(buffer, dtype="<f4", count=dim, offset=space + 1)
+        position = space + 1 + record
+    return words, vectors
+
+
+def _looks_binary(path: Path) -> bool:
+    """Sniff: a header line followed by bytes that are not a UTF-8 ``word v_1 ... v_D`` line."""
+    with _open_stream(path, tqdm(disable=True)) as stream:
+        head = stream.read(1 << 16)
+    end = head.find(b"\n")
+    header = _parse_header(head[:end]) if end >= 0 else None
+    if header is None:
+        return False
+    _, dim = header
+    line = head[end + 1 : head.find(b"\n", end + 1)] if head.find(b"\n", end + 1) >= 0 else head[end + 1 :]
+    try:
+        fields = line.decode("utf-8").rstrip().split(" ")
+        [float(value) for value in fields[-dim:]]
+        return len(fields) < dim + 1
+    except (UnicodeDecodeError, ValueError):
+        return True
+
+
+def load_vectors(
+    path: str | Path,
+    *,
+    format: str = "auto",
+    limit: int | None = None,
+    unicode_errors: str = "strict",
+    deduplicate: bool = True,
+    progress: bool = True,
+) -> tuple[list[str], np.ndarray]:
+    """Load word vectors from any of the supported formats.
+
+    Args:
+        path: GloVe ``.txt``, word2vec ``.txt``/``.bin`` or fastText ``.vec`` file, optionally
+            ``.gz``/``.bz2``/``.xz`` compressed (detected from the bytes).
+        format: "auto" (binary if the name ends in .bin or the bytes after the header are not
+            text), "text" or "binary".
+        limit: Read only the first ``limit`` vectors (files are usually sorted by frequency).
+        unicode_errors: "strict" raises on a non-UTF-8 word, naming the file and line; "replace"
+            or "ignore" are passed to the decoder.
+        deduplicate: Keep only the first vector of a word that appears twice (as gensim does).
+        progress: Show a progress bar over the (compressed) bytes read.
+
+    Returns:
+        ``(words, vectors)``: the words in file order and a float32 array of shape (len(words), D).
+    """
+    path = _check_file(path)
+    if format not in FORMATS:
+        raise DataError(f"unknown word vector format {format!r}; valid formats: {', '.join(FORMATS)}")
+    if format == "auto":
+        stem = path.name
+        for suffix in _SUFFIX_COMPRESSION:
+            stem = stem.removesuffix(suffix)
+        binary = stem.endswith(".bin") or _looks_binary(path)
+    else:
+        binary = format == "binary"
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"loading {path.name}", disable=not progress, leave=False)
+    try:
+        with _open_stream(path, bar) as stream:
+            blocks = _background_chunks(stream, _CHUNK_BYTES)
+            try:
+                loader = _load_binary if binary else _load_text
+                words, vectors = loader(blocks, path, limit, unicode_errors)
+            except (EOFError, OSError, lzma.LZMAError) as error:
+                raise DataError(f"{path}: cannot decompress ({error}); is the file complete?") from None
+            finally:
+                blocks.close()
+    finally:
+        bar.close()
+    if not words:
+        raise DataError(f"{path}: no word vectors found")
+    if deduplicate:
+        first = {}
+        for index, word in enumerate(words):
+            first.setdefault(word, index)
+        if len(first) != len(words):
+            keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+            words = list(first)
+            vectors = vectors[keep]
+    return words, vectors
+
+
+def _open_for_writing(path: Path) -> BinaryIO:
+    compression = next((name for suffix, name in _SUFFIX_COMPRESSION.items() if path.name.endswith(suffix)), None)
+    if compression is None:
+        return open(path, "wb")
+    return _OPENERS[compression](path, "wb")
+
+
+def save_vectors(
+    path: str | Path,
+    words: list[str],
+    vectors: np.ndarray,
+    *,
+    binary: bool = False,
+    header: bool = True,
+    precision: int = 7,
+) -> None:
+    """Write vectors in word2vec format (text by default), compressed when the name ends in .gz/.bz2/.xz.
+
+    Args:
+        path: Output file.
+        words: One word per row of ``vectors``; words may not contain spaces or newlines.
+        vectors: Array of shape (len(words), D).
+        binary: Write the word2vec binary format (float32 little-endian) instead of text.
+        header: Write the ``"count dim"`` first line (text only; False gives the GloVe format).
+        precision: Significant digits of each number in the text format.
+
+    Returns:
+        None.
+    """
+    path = Path(path)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        raise DataError(f"cannot save {len(words)} words with vectors of shape {vectors.shape}: one row per word is needed")
+    for word in words:
+        if not word or " " in word or "\n" in word:
+            raise DataError(f"cannot save the word {word!r}: words in these formats may not be empty or contain spaces/newlines")
+    count, dim = vectors.shape
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _open_for_writing(path) as handle:
+        if binary:
+            handle.write(f"{count} {dim}\n".encode())
+            little = vectors.astype("<f4", copy=False)
+            for word, row in zip(words, little):
+                handle.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
+            return
+        if header:
+            handle.write(f"{count} {dim}\n".encode())
+        line = "%s" + f" %.{precision}g" * dim + "\n"
+        lines: list[str] = []
+        for word, row in zip(words, vectors.tolist()):
+            lines.append(line % (word, *row))
+            if len(lines) >= 10_000:
+                handle.write("".join(lines).encode("utf-8"))
+                lines.clear()
+        handle.write("".join(lines).encode("utf-8"))
+
