@@ -1,0 +1,125 @@
+"""Start an encoder's embedding table from pretrained word vectors.
+
+``align_vectors`` maps a tokenizer vocabulary onto a set of word vectors: each vocabulary entry
+found among the vectors (exactly, or lower-cased) gets its vector; the others follow the
+out-of-vocabulary policy; special tokens (``[PAD]``, ``[UNK]``, ``<s>``...) get zero rows.
+It also measures coverage, the number that tells whether the vectors suit the data:
+the share of the vocabulary found, and (given token counts) the share of training tokens.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from encoderkit.errors import ConfigError
+
+#: Out-of-vocabulary policies: N(0, sigma^2) with the vectors' own sigma, zeros, or the mean vector.
+OOV_POLICIES = ("random", "zero", "mean")
+
+#: Why a subword tokenizer cannot start from word vectors (for the embeddings builder's error).
+SUBWORD_REFUSAL = (
+    "pretrained word vectors need a word-level tokenizer (tokenizer.kind: word): the pieces of a "
+    "subword tokenizer (BPE, WordPiece, Unigram, char), such as '##ing' or 'tion', are not words "
+    "and have no vector in GloVe/word2vec/fastText files, so most of the table would stay random; "
+    "set tokenizer.kind=word, or remove embedding.pretrained"
+)
+
+_SPECIAL = re.compile(r"^(\[[A-Za-z_]+\]|<[A-Za-z_/|]+>)$")
+
+
+def is_special_token(token: str) -> bool:
+    """``[PAD]``, ``[UNK]``, ``[CLS]``, ``<pad>``, ``<s>``, ``</s>``... : tokens without a word vector."""
+    return bool(_SPECIAL.match(token))
+
+
+def align_vectors(
+    vocab: dict[str, int],
+    words: list[str],
+    vectors: np.ndarray,
+    *,
+    oov: str,
+    token_counts: dict[str, int] | None = None,
+    lowercase_fallback: bool = True,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict]:
+    """Build the (len(vocab), D) embedding matrix of a tokenizer vocabulary from word vectors.
+
+    Args:
+        vocab: Token -> row of the embedding table (the tokenizer's vocabulary).
+        words: Words of the pretrained vectors (first occurrence wins on duplicates).
+        vectors: (len(words), D) pretrained vectors.
+        oov: Rows of tokens without a vector: "random" (N(0, sigma^2), sigma the standard
+            deviation of the pretrained values, so they look like the others), "zero", or
+            "mean" (the mean pretrained vector).
+        token_counts: Token -> count in the training data, to report ``token_coverage``.
+        lowercase_fallback: Try ``token.lower()`` when the token itself has no vector (cased
+            tokenizer, lower-cased vectors such as GloVe 6B).
+        seed: Seed of the "random" policy.
+
+    Returns:
+        ``(matrix, coverage)``: float32 matrix whose special-token rows are zero, and
+        ``{"vocab_coverage", "token_coverage", "found", "vocab_size", "dim"}``. Coverage shares
+        leave special tokens out of the denominator; ``token_coverage`` is None without counts.
+    """
+    if oov not in OOV_POLICIES:
+        raise ConfigError(f"unknown embedding.oov {oov!r}; valid policies: {', '.join(OOV_POLICIES)}")
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(words) != vectors.shape[0]:
+        raise ConfigError(f"{len(words)} words but vectors of shape {vectors.shape}: expected one row per word")
+    if not vocab:
+        raise ConfigError("the tokenizer vocabulary is empty; train or load the tokenizer first")
+    size = max(vocab.values()) + 1
+    dim = vectors.shape[1]
+    row_of: dict[str, int] = {}
+    for index, word in enumerate(words):
+        row_of.setdefault(word, index)
+
+    if oov == "random":
+        sigma = float(vectors.std()) if vectors.size else 1.0
+        matrix = np.random.default_rng(seed).normal(0.0, sigma, size=(size, dim)).astype(np.float32)
+    elif oov == "mean":
+        matrix = np.tile(vectors.mean(axis=0, dtype=np.float64).astype(np.float32), (size, 1))
+    else:
+        matrix = np.zeros((size, dim), dtype=np.float32)
+
+    found_tokens: set[str] = set()
+    special_tokens: set[str] = set()
+    for token, row in vocab.items():
+        if is_special_token(token):
+            special_tokens.add(token)
+            matrix[row] = 0.0
+            continue
+        source = row_of.get(token)
+        if source is None and lowercase_fallback:
+            source = row_of.get(token.lower())
+        if source is not None:
+            matrix[row] = vectors[source]
+            found_tokens.add(token)
+
+    ordinary = len(vocab) - len(special_tokens)
+    token_coverage = None
+    if token_counts is not None:
+        total = sum(count for token, count in token_counts.items() if token not in special_tokens and not is_special_token(token))
+        hit = sum(count for token, count in token_counts.items() if token in found_tokens)
+        token_coverage = hit / total if total else 0.0
+    coverage = {
+        "vocab_coverage": len(found_tokens) / ordinary if ordinary else 0.0,
+        "token_coverage": token_coverage,
+        "found": len(found_tokens),
+        "vocab_size": len(vocab),
+        "dim": dim,
+    }
+    return matrix, coverage
+
+
+def describe_coverage(coverage: dict, path: str = "") -> str:
+    """One line for logs: ``"glove.6B.50d: 7,912 of 8,290 tokens have a vector (95.4% of the vocabulary, 99.1% of training tokens), dim 50"``."""
+    source = f"{path}: " if path else ""
+    tokens = coverage.get("token_coverage")
+    token_part = f", {tokens:.1%} of training tokens" if tokens is not None else ""
+    return (
+        f"{source}{coverage['found']:,} of {coverage['vocab_size']:,} vocabulary entries have a pretrained vector "
+        f"({coverage['vocab_coverage']:.1%} of the vocabulary{token_part}), dim {coverage['dim']}"
+    )
