@@ -213,22 +213,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
-    """The field names valid at ``path`` inside ``model`` (following the encoder union by its tag)."""
+def _valid_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
+    """The field names valid where pydantic reported an unknown key (``location`` ends with that key)."""
     current: Any = model
-    for part in path[:-1]:
-        if isinstance(part, int) or current is None:
-            return []
-        if part in _ENCODER_BY_KIND:  # a union member tag in pydantic's error location
+    for part in location[:-1]:
+        if part in _ENCODER_BY_KIND:  # pydantic puts the union member's tag in the location
             current = _ENCODER_BY_KIND[part]
             continue
-        field = current.model_fields.get(part)
+        field = current.model_fields.get(part) if current is not None else None
         if field is None:
             return []
         annotation = field.annotation
-        if part == "encoder":
-            current = None
-            return []
         current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     return sorted(current.model_fields) if current is not None else []
 

@@ -181,8 +181,11 @@ def fit(
 
     model.train()
     while state["step"] < total_steps and not stop:
-        if sampler is not None and hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(state["epoch"])
+        # Accelerate's loader counts epochs itself and passes its count to the sampler; set both so
+        # a resumed run replays exactly the order the interrupted one would have used.
+        for seeded in (prepared_loader, sampler):
+            if hasattr(seeded, "set_epoch"):
+                seeded.set_epoch(state["epoch"])
         started = time.perf_counter()
         for index, batch in enumerate(prepared_loader):
             if index < state["batches_done"]:

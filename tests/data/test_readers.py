@@ -1,0 +1,90 @@
+import json
+
+import pandas as pd
+import pytest
+
+from encoderkit.data.readers import read_examples, read_texts
+from encoderkit.errors import DataError
+
+RECORDS = [
+    {"question": "What is an atom ?", "kind": "DESC"},
+    {"question": "Who was Galileo ?", "kind": "HUM"},
+    {"question": "Where is Aspen ?", "kind": "LOC"},
+]
+
+
+def expected():
+    return [(r["question"], (r["kind"],)) for r in RECORDS]
+
+
+def as_pairs(examples):
+    return [(e.text, e.labels) for e in examples]
+
+
+def test_jsonl(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    assert as_pairs(read_examples(path, text_field="question", label_field="kind")) == expected()
+
+
+@pytest.mark.parametrize("suffix,separator", [(".csv", ","), (".tsv", "\t")])
+def test_csv_and_tsv(tmp_path, suffix, separator):
+    path = tmp_path / f"d{suffix}"
+    pd.DataFrame(RECORDS).to_csv(path, sep=separator, index=False)
+    assert as_pairs(read_examples(path, text_field="question", label_field="kind")) == expected()
+
+
+def test_parquet(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame(RECORDS).to_parquet(path)
+    assert as_pairs(read_examples(path, text_field="question", label_field="kind")) == expected()
+
+
+def test_fasttext_labels_single_and_multi(tmp_path):
+    path = tmp_path / "d.txt"
+    path.write_text("__label__DESC What is an atom ?\n__label__sport __label__news Final score 3-1\n")
+    with pytest.raises(DataError, match="2 labels given; set data.multi_label=true"):
+        read_examples(path, fmt="fasttext")
+    examples = read_examples(path, fmt="fasttext", multi_label=True)
+    assert as_pairs(examples) == [("What is an atom ?", ("DESC",)), ("Final score 3-1", ("sport", "news"))]
+
+
+def test_multi_label_strings_are_split(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": "goal!", "label": "sport, news"}) + "\n")
+    assert read_examples(path, multi_label=True)[0].labels == ("sport", "news")
+
+
+def test_non_utf8_reports_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"text": "fine", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: not valid UTF-8 \(byte 0xe9"):
+        read_examples(path)
+
+
+def test_missing_field_names_the_fields(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"body": "x", "label": "a"}) + "\n")
+    with pytest.raises(DataError, match=r"d.jsonl:1: no field 'text' \(fields: body, label\); set data.text_field"):
+        read_examples(path)
+
+
+def test_empty_text_is_an_error(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": "  ", "label": "a"}) + "\n")
+    with pytest.raises(DataError, match="d.jsonl:1: the text in field 'text' is empty"):
+        read_examples(path)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(DataError, match="data file not found"):
+        read_examples(tmp_path / "none.jsonl")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataError, match="no examples found"):
+        read_examples(tmp_path / "empty.jsonl")
+
+
+def test_read_texts_plain_lines(tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("first line\n\nsecond line\n")
+    assert list(read_texts(path)) == ["first line", "second line"]

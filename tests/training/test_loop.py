@@ -1,0 +1,75 @@
+"""The training loop: best-model selection, logs, atomic checkpoints, and exact resume after a kill."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from support import tiny_config
+from encoderkit.config import validate_config
+from encoderkit.tasks.classify import train
+from encoderkit.training.checkpoint import find_checkpoint
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: raised from inside the optimizer step."""
+
+
+def kill_after(monkeypatch, steps: int) -> None:
+    original = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > steps:
+            raise Killed()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+
+
+def test_run_writes_logs_report_and_selects_best(trec_slice, tmp_path):
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run", train={
+        "epochs": 3, "batch_size": 32, "lr": 0.02, "progress": False, "patience": None}))
+    result = train(config, echo=lambda *_: None)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    validation = [r for r in records if r["split"] == "validation"]
+    assert len(validation) == 3
+    best = max(validation, key=lambda r: r["macro_f1"])
+    assert result.validation_metrics["macro_f1"] == best["macro_f1"]
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "learning_curve.png" in report and "confusion_matrix.png" in report
+    assert (tmp_path / "run" / "confusion_matrix.png").stat().st_size > 1000
+    assert result.test_metrics["accuracy"] > 0.35  # 600 questions, 3 short epochs: well above chance (1/6)
+
+
+@pytest.mark.parametrize("kill_step", [19, 25], ids=["at-epoch-end", "mid-epoch"])
+def test_killed_run_resumes_to_identical_weights(trec_slice, tmp_path, monkeypatch, kill_step):
+    train_section = {"epochs": 2, "batch_size": 32, "lr": 0.005, "progress": False, "patience": None}
+    straight = validate_config(tiny_config(trec_slice, tmp_path / "straight", train=train_section,
+                                           head={"dropout": 0.2}))
+    train(straight, echo=lambda *_: None)
+
+    interrupted = validate_config(tiny_config(trec_slice, tmp_path / "resumed", train=train_section,
+                                              head={"dropout": 0.2}))
+    with monkeypatch.context() as patch:
+        kill_after(patch, kill_step)  # 540 training examples / 32 = 17 batches per epoch
+        with pytest.raises(Killed):
+            train(interrupted, echo=lambda *_: None)
+    assert find_checkpoint(tmp_path / "resumed" / "checkpoint") is not None
+    train(interrupted, resume=True, echo=lambda *_: None)
+
+    a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=0, rtol=0, msg=name)
+
+
+def test_early_stopping_stops_when_metric_stalls(trec_slice, tmp_path):
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run", train={
+        "epochs": 30, "batch_size": 32, "lr": 1e-12, "progress": False, "patience": 2, "warmup_ratio": 0.0}))
+    result = train(config, echo=lambda *_: None)
+    assert len(result.history) == 3  # lr ~0: the first evaluation is never beaten, two more and stop
