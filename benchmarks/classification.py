@@ -1,0 +1,136 @@
+"""Classification benchmark: every encoder family, shipped defaults, real corpora, next to peers.
+
+    python benchmarks/classification.py                      # TREC (coarse) and SMS spam
+    python benchmarks/classification.py --data my/folder     # any folder with train.jsonl / test.jsonl
+
+Each family trains with its shipped config (``configs/<family>.yaml``) unchanged except for the
+data paths and the output folder, so the numbers are what a user gets on their own data. The same
+run fits the scikit-learn peers (TF-IDF word 1-2 grams + logistic regression; TF-IDF char 2-5
+grams + LinearSVC) on the same splits. Writes ``benchmarks/results/classification.json`` and the
+``## Classification`` section of ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from results_md import write_json, write_section  # noqa: E402
+
+from encoderkit.config import load_config  # noqa: E402
+from encoderkit.model_dir import load_model  # noqa: E402
+from encoderkit.tasks.classify import train  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+FAMILIES = ["bow", "cnn", "rnn", "lstm", "gru", "transformer"]
+
+
+def read_jsonl(path: Path) -> tuple[list[str], list[str]]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["text"] for r in records], [str(r["label"]) for r in records]
+
+
+def peer_rows(dataset: str, folder: Path) -> list[dict]:
+    """scikit-learn baselines on the same split (the classic strong linear models)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    train_x, train_y = read_jsonl(folder / "train.jsonl")
+    test_x, test_y = read_jsonl(folder / "test.jsonl")
+    peers = {
+        "tfidf-word-1-2g + logreg": make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                                                  LogisticRegression(C=10, max_iter=2000)),
+        "tfidf-char-2-5g + linearsvc": make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True), LinearSVC()),
+    }
+    rows = []
+    for name, pipeline in peers.items():
+        started = time.perf_counter()
+        pipeline.fit(train_x, train_y)
+        seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        predicted = pipeline.predict(test_x)
+        speed = len(test_x) / (time.perf_counter() - started)
+        rows.append({"dataset": dataset, "encoder": f"peer: {name}", "pooling": "-",
+                     "accuracy": accuracy_score(test_y, predicted),
+                     "macro_f1": f1_score(test_y, predicted, average="macro"), "parameters": None,
+                     "train_seconds": seconds, "sentences_per_second": speed})
+    return rows
+
+
+def run_family(family: str, dataset: str, folder: Path, work: Path, threads: int) -> dict:
+    overrides = [f"data.train={folder / 'train.jsonl'}", f"data.test={folder / 'test.jsonl'}",
+                 f"output_dir={work / dataset / family}", f"train.num_threads={threads}"]
+    config = load_config(ROOT / "configs" / f"{family}.yaml", overrides)
+    result = train(config, echo=lambda *a, **k: None)
+    texts, _ = read_jsonl(folder / "test.jsonl")
+    model = load_model(result.model_dir)
+    model.predict_proba(texts[:64])  # warm-up
+    started = time.perf_counter()
+    model.predict_proba(texts, batch_size=128)
+    speed = len(texts) / (time.perf_counter() - started)
+    return {"dataset": dataset, "encoder": family, "pooling": config.pooling,
+            "accuracy": result.test_metrics["accuracy"], "macro_f1": result.test_metrics["macro_f1"],
+            "parameters": result.parameters, "train_seconds": result.train_seconds,
+            "sentences_per_second": speed,
+            "validation_macro_f1": result.validation_metrics.get("macro_f1")}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| dataset | encoder | pooling | accuracy | macro-F1 | parameters | train s | sentences/s |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        parameters = f"{row['parameters']:,}" if row["parameters"] else "-"
+        lines.append(f"| {row['dataset']} | {row['encoder']} | {row['pooling']} | {row['accuracy']:.4f} | "
+                     f"{row['macro_f1']:.4f} | {parameters} | {row['train_seconds']:.1f} | "
+                     f"{row['sentences_per_second']:,.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, action="append",
+                        help="Folder with train.jsonl and test.jsonl (text, label); repeatable. "
+                             "Default: ../shared/data/trec and ../shared/data/sms_spam.")
+    parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help="Print the table only.")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    folders = args.data or [SHARED / "trec", SHARED / "sms_spam"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="encoderkit-bench-") as tmp:
+        for folder in folders:
+            dataset = folder.name
+            for family in args.families:
+                row = run_family(family, dataset, folder, Path(tmp), args.threads)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+            for row in peer_rows(dataset, folder):
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    print(table(rows))
+    if args.no_write:
+        return
+    write_json("classification.json", {"threads": args.threads, "torch": torch.__version__, "rows": rows})
+    write_section("## Classification", (
+        "Test split, shipped defaults (`configs/<family>.yaml`) unchanged on every dataset; peers fitted in the "
+        f"same run on the same split. {args.threads} CPU threads. `train s` is time in the training loop "
+        "(all epochs until early stopping); `sentences/s` is inference on the test set at batch 128.\n"
+        "Reproduce: `python benchmarks/classification.py`.\n\n" + table(rows)))
+
+
+if __name__ == "__main__":
+    main()
