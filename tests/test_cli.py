@@ -93,3 +93,14 @@ def test_help_lists_commands():
     assert result.returncode == 0
     for command in ("train", "evaluate", "predict", "quickstart"):
         assert command in result.stdout
+
+
+def test_quickstart_on_a_local_folder(tmp_path):
+    from support import make_trec_slice
+
+    make_trec_slice(tmp_path)
+    result = run_cli("quickstart", "--data", tmp_path, "--output-dir", tmp_path / "qs", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "predictions from the saved model" in result.stderr
+    assert (tmp_path / "qs" / "model" / "model.safetensors").is_file()
+    assert (tmp_path / "qs" / "report.md").is_file()

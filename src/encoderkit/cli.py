@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from encoderkit.errors import EncoderkitError
+from encoderkit.interop.cli import app as convert_app
+from encoderkit.wordvec.cli import app as wordvec_app
 
 app = typer.Typer(
     name="encoderkit",
@@ -202,23 +204,8 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
     }
 
 
-def _register_subcommands() -> None:
-    """Mount the sub-apps of optional parts (word vectors, converters) when they are installed."""
-    try:
-        from encoderkit.wordvec.cli import app as wordvec_app
-
-        app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
-    except ImportError:
-        pass
-    try:
-        from encoderkit.interop.cli import app as convert_app
-
-        app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
-    except ImportError:
-        pass
-
-
-_register_subcommands()
+app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
+app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 
 
 def main(argv: list[str] | None = None) -> None:
