@@ -140,28 +140,29 @@ class GloVeModel:
             return (torch.rand(*shape, generator=generator) - 0.5) / dim
 
         self.params = {"w": uniform(vocab_size, dim), "w_ctx": uniform(vocab_size, dim), "b": uniform(vocab_size), "b_ctx": uniform(vocab_size)}
-        # AdaGrad's sum of squared gradients starts at 1, as in the reference code, so the first
-        # steps are not divided by ~0
-        self.grad_sq = {name: torch.ones_like(value) for name, value in self.params.items()}
+        # AdaGrad's sums of squared gradients
+        self.grad_sq = {name: torch.zeros_like(value) for name, value in self.params.items()}
 
     def vectors(self) -> np.ndarray:
         """Final word vectors ``w + w~``, (V, D) float32."""
         return (self.params["w"] + self.params["w_ctx"]).numpy().astype(np.float32)
 
     def _adagrad(self, name: str, rows: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
-        """AdaGrad as in the reference glove.c, one update per co-occurrence entry e = (i, j):
+        """AdaGrad, one gradient g_e per co-occurrence entry e touching row r:
 
-            u_e = lr * g_e,   theta_r -= u_e / sqrt(G_r),   G_r += u_e^2,   G_r starting at 1
+            G_r += g_e^2,   theta_r -= lr * g_e / (sqrt(G_r) + eps)
 
-        The accumulator holds squared *scaled* steps (so the effective rate decays slowly), and, as
-        in glove.c's per-entry loop, every entry adds its own squared step. Entries of one batch
-        that share a row all read the accumulator as it was at the start of the batch (the
-        batched analogue of glove.c's lock-free Hogwild threads); their steps add up.
+        As in ``torch.optim.Adagrad`` the accumulator is updated before the step, so the first
+        step of a coordinate is about ``lr`` whatever the gradient's scale. This matters here:
+        vectors start at ~1e-3, their gradients are tiny, and the reference code's accumulator
+        starting at 1 turns AdaGrad into plain SGD for many epochs. Entries of one batch that
+        share a row add their squares first and then their steps (at most ``lr * sqrt(k)`` for
+        k entries, by Cauchy-Schwarz), the batched analogue of glove.c's lock-free threads.
         """
-        update = grad * lr
         accumulator = self.grad_sq[name]
-        self.params[name].index_add_(0, rows, update * _gather(accumulator, rows).rsqrt_(), alpha=-1.0)
-        accumulator.index_add_(0, rows, update.square_())
+        accumulator.index_add_(0, rows, grad * grad)
+        scale = _gather(accumulator, rows).sqrt_().add_(1e-10).reciprocal_()
+        self.params[name].index_add_(0, rows, grad * scale, alpha=-lr)
 
     @torch.no_grad()
     def step(self, i: torch.Tensor, j: torch.Tensor, log_x: torch.Tensor, weight: torch.Tensor, lr: float) -> float:
