@@ -5,6 +5,7 @@
       labels.json         label names in output order
       model.safetensors   weights
       tokenizer.json      the Hugging Face tokenizer (+ tokenizer_meta.json: max_length)
+      encoder/config.json pretrained encoders only: the checkpoint's architecture
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def save_model(directory: str | Path, model: TextClassifier, config: RunConfig, 
     save_file(state_dict_for_saving(model), str(tmp), metadata={"format": FORMAT})
     tmp.replace(directory / "model.safetensors")
     model.text_encoder.tokenizer.save(directory)
+    encoder = model.text_encoder.encoder
+    if hasattr(encoder, "save_config"):  # pretrained: the architecture, so loading needs no checkpoint
+        encoder.save_config(directory)
     return directory
 
 
@@ -131,7 +135,12 @@ def load_model(directory: str | Path, device: str = "cpu") -> ClassifierModel:
             f"{directory / 'config.json'} does not fit this encoderkit version: {describe_validation_error(error)}"
         ) from None
     labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
-    tokenizer = Tokenizer.load(directory)
+    if config.encoder.kind == "pretrained":
+        from encoderkit.encoders.pretrained import CheckpointTokenizer
+
+        tokenizer = CheckpointTokenizer.load(directory)
+    else:
+        tokenizer = Tokenizer.load(directory)
     model = build_classifier(config, tokenizer, len(labels), model_dir=directory)
     try:
         model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)

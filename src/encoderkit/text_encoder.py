@@ -26,16 +26,23 @@ from encoderkit.pooling import Pooler
 
 
 class TextEncoder(nn.Module):
-    """ids (B,T) + mask (B,T) -> sentence vectors (B,H); ``token_states`` gives (B,T,H)."""
+    """ids (B,T) + mask (B,T) -> sentence vectors (B,H); ``token_states`` gives (B,T,H).
+
+    Long documents: when the tokenizer emits several windows per text (``max_chunks > 1``, laid end
+    to end, each ``max_length`` ids but the last), each window is encoded and pooled on its own and
+    the window vectors are pooled into one by ``chunk_pooling`` (``mean`` or ``max``).
+    """
 
     def __init__(self, tokenizer, embedding: TokenEmbedding | None, encoder: Encoder, pooler: Pooler,
-                 normalize: bool = False):
+                 normalize: bool = False, chunk_pooling: str = "mean"):
         super().__init__()
         self.tokenizer = tokenizer
         self.embedding = embedding
         self.encoder = encoder
         self.pooler = pooler
         self.normalize = normalize
+        self.chunk_pooling = chunk_pooling
+        self.chunk_length = tokenizer.max_length if getattr(tokenizer, "max_chunks", 1) > 1 else None
 
     @property
     def output_dim(self) -> int:
@@ -46,8 +53,29 @@ class TextEncoder(nn.Module):
         return self.encoder(inputs, mask)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        vectors = self.pooler(self.token_states(ids, mask), mask)
+        if self.chunk_length is not None and ids.size(1) > self.chunk_length:
+            vectors = self._pool_windows(ids, mask, self.chunk_length)
+        else:
+            vectors = self.pooler(self.token_states(ids, mask), mask)
         return F.normalize(vectors, dim=-1) if self.normalize else vectors
+
+    def _pool_windows(self, ids: torch.Tensor, mask: torch.Tensor, window: int) -> torch.Tensor:
+        """(B, C*W) ids holding up to C windows of W tokens per row -> (B,H) pooled over windows."""
+        batch, length = ids.shape
+        chunks = -(-length // window)
+        fill = chunks * window - length
+        ids = F.pad(ids, (0, fill), value=self.tokenizer.pad_id).view(batch * chunks, window)
+        mask = F.pad(mask, (0, fill), value=False).view(batch * chunks, window)
+        present = mask.any(dim=1)  # (B*C,) windows holding text; short documents have fewer
+        width = int(mask.sum(dim=1).max())  # the longest window, so padding-only columns are skipped
+        kept_ids, kept_mask = ids[present, :width], mask[present, :width]
+        kept = self.pooler(self.token_states(kept_ids, kept_mask), kept_mask)  # (n,H)
+        vectors = kept.new_zeros(batch * chunks, kept.size(-1))
+        vectors[present] = kept
+        vectors, present = vectors.view(batch, chunks, -1), present.view(batch, chunks, 1)
+        if self.chunk_pooling == "max":
+            return vectors.masked_fill(~present, torch.finfo(vectors.dtype).min).amax(dim=1)
+        return (vectors * present).sum(dim=1) / present.sum(dim=1).clamp(min=1)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Sentence vectors for raw texts, batched by length; (N,H) float32 in input order."""
@@ -94,17 +122,22 @@ def build_text_encoder(config: RunConfig, tokenizer, model_dir=None) -> TextEnco
     ``model_dir`` is set when rebuilding a saved model (encoders that need files read them there).
     """
     encoder_config = config.encoder
+    chunk_pooling = "mean"
     if encoder_config.kind == "pretrained":
-        encoder = build_encoder(encoder_config, input_size=0)
+        from encoderkit.encoders.pretrained import PretrainedEncoder
+
+        # A saved model rebuilds the architecture from its own copy of the checkpoint config.
+        encoder = PretrainedEncoder.from_config(encoder_config, model_dir=model_dir)
         embedding = None
         normalize = encoder_config.normalize
+        chunk_pooling = encoder_config.chunk_pooling
     else:
         embedding = TokenEmbedding(tokenizer.vocab_size, config.embedding.dim, tokenizer.pad_id,
                                    config.embedding.dropout)
         encoder = build_encoder(encoder_config, input_size=config.embedding.dim)
         normalize = False
     pooler = Pooler(config.pooling, encoder.output_dim, getattr(encoder, "num_directions", 1))
-    return TextEncoder(tokenizer, embedding, encoder, pooler, normalize=normalize)
+    return TextEncoder(tokenizer, embedding, encoder, pooler, normalize=normalize, chunk_pooling=chunk_pooling)
 
 
 def build_classifier(config: RunConfig, tokenizer, num_labels: int, model_dir=None) -> TextClassifier:

@@ -138,7 +138,9 @@ def make_tokenizer(config: RunConfig, train_texts: Sequence[str]):
     if config.encoder.kind == "pretrained":
         from encoderkit.encoders.pretrained import CheckpointTokenizer
 
-        return CheckpointTokenizer.from_checkpoint(config.encoder.path, config.tokenizer.max_length)
+        return CheckpointTokenizer.from_checkpoint(config.encoder.path, config.tokenizer.max_length,
+                                                   max_chunks=config.encoder.max_chunks,
+                                                   chunk_overlap=config.encoder.chunk_overlap)
     return Tokenizer.train(train_texts, config.tokenizer)
 
 
