@@ -205,3 +205,64 @@ def test_checkpoint_input_embeddings_are_the_models_rows(model_path, text_encode
     assert tokens[101] == "[CLS]" and tokens[0] == "[PAD]"
     table = text_encoder.encoder.model.get_input_embeddings().weight.detach().numpy()
     np.testing.assert_array_equal(matrix, table)
+
+
+# -- long documents and fine-tuning through the classification recipe ------------------------------
+
+
+def test_long_documents_pool_over_their_windows(model_path):
+    from encoderkit.pooling import Pooler
+    from encoderkit.text_encoder import TextEncoder
+
+    tokenizer = CheckpointTokenizer.from_checkpoint(model_path, max_length=12, max_chunks=4, chunk_overlap=3)
+    encoder = PretrainedEncoder(model_path).eval()
+    long_text = "a brown dog jumps over the fence while two children watch from the porch of an old house"
+    texts = [long_text, "a dog"]
+    id_lists = tokenizer.encode_batch(texts)
+    windows = tokenizer.split_windows(id_lists[0])
+    assert len(windows) == 3 and len(id_lists[1]) == 4  # 18 words: windows start at words 0, 7, 14
+    plain = TextEncoder(tokenizer, None, encoder, Pooler("mean", 384))  # pools one window at a time below
+    for chunk_pooling, reduce in (("mean", lambda v: v.mean(0)), ("max", lambda v: v.amax(0))):
+        chunked = TextEncoder(tokenizer, None, encoder, Pooler("mean", 384), chunk_pooling=chunk_pooling)
+        with torch.inference_mode():
+            vectors = chunked(*pad_batch(id_lists, tokenizer.pad_id))
+            per_window = torch.cat([plain.pooler(*_states(plain, [w])) for w in windows])
+            short_alone = plain.pooler(*_states(plain, [id_lists[1]]))
+        torch.testing.assert_close(vectors[0], reduce(per_window), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(vectors[1], short_alone[0], atol=1e-5, rtol=1e-4)
+
+
+def _states(text_encoder, id_lists):
+    ids, mask = pad_batch(id_lists, text_encoder.tokenizer.pad_id)
+    return text_encoder.token_states(ids, mask), mask
+
+
+def test_fine_tune_save_and_load_without_the_checkpoint(model_path, tmp_path):
+    from safetensors import safe_open
+
+    import encoderkit
+    from encoderkit.config import validate_config
+    from encoderkit.tasks.classify import train
+    from support import write_slice
+
+    # 100 training and 30 test questions: every coarse label occurs, and a run stays a few seconds.
+    train_file = write_slice(shared("trec", "train.jsonl"), tmp_path / "train.jsonl", 100, every=50)
+    test_file = write_slice(shared("trec", "test.jsonl"), tmp_path / "test.jsonl", 30, every=15)
+    raw = {
+        "output_dir": str(tmp_path / "run"),
+        "data": {"train": str(train_file), "test": str(test_file)},
+        "tokenizer": {"kind": "pretrained", "max_length": 24},
+        "encoder": {"kind": "pretrained", "path": str(model_path), "layer_lr_decay": 0.8},
+        "pooling": "attention",
+        "train": {"max_steps": 3, "batch_size": 8, "eval_batch_size": 100, "lr": 1e-4, "progress": False,
+                  "num_threads": 2},
+    }
+    result = train(validate_config(raw), echo=lambda *_: None)
+    assert result.test_metrics is not None and (result.model_dir / "encoder" / "config.json").is_file()
+    loaded = encoderkit.load(result.model_dir)
+    tuned = loaded.model.text_encoder.encoder.model.encoder.layer[5].output.dense.weight
+    with safe_open(str(model_path / "model.safetensors"), framework="pt") as weights:
+        before = weights.get_tensor("encoder.layer.5.output.dense.weight")
+    assert not torch.equal(before, tuned)  # full fine-tuning moved the weights
+    questions = ["What is the capital of Mongolia ?", "Who wrote the Odyssey ?"]
+    assert len(loaded.predict(questions)) == 2 and loaded.encode(questions).shape == (2, 384)

