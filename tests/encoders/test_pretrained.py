@@ -266,3 +266,30 @@ def test_fine_tune_save_and_load_without_the_checkpoint(model_path, tmp_path):
     assert not torch.equal(before, tuned)  # full fine-tuning moved the weights
     questions = ["What is the capital of Mongolia ?", "Who wrote the Odyssey ?"]
     assert len(loaded.predict(questions)) == 2 and loaded.encode(questions).shape == (2, 384)
+
+
+def test_from_scratch_encoder_starts_from_checkpoint_input_embeddings(model_path, tmp_path):
+    from encoderkit.config import validate_config
+    from encoderkit.tasks.classify import train
+    from support import write_slice
+
+    train_file = write_slice(shared("trec", "train.jsonl"), tmp_path / "train.jsonl", 60, every=80)
+    raw = {
+        "output_dir": str(tmp_path / "run"),
+        "data": {"train": str(train_file), "validation_fraction": 0.2},
+        "tokenizer": {"kind": "pretrained", "path": str(model_path), "max_length": 32},
+        "embedding": {"pretrained": str(model_path), "freeze": True, "dropout": 0.0},
+        "encoder": {"kind": "bow"},
+        "train": {"max_steps": 2, "batch_size": 16, "progress": False, "num_threads": 2},
+    }
+    result = train(validate_config(raw), echo=lambda *_: None)
+    assert result.coverage["vocab_coverage"] == 1.0
+    from safetensors.torch import load_file
+
+    table = load_file(str(result.model_dir / "model.safetensors"))["text_encoder.embedding.weight_table.weight"]
+    _, matrix = checkpoint_input_embeddings(model_path)
+    # Frozen: still exactly the checkpoint's rows; special tokens start at zero (wordvec.init's policy).
+    special = [0, 100, 101, 102, 103]  # [PAD] [UNK] [CLS] [SEP] [MASK]
+    ordinary = np.setdiff1d(np.arange(len(matrix)), special)
+    np.testing.assert_array_equal(table.numpy()[ordinary], matrix[ordinary])
+    assert not table[special].any()
