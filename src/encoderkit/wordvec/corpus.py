@@ -113,7 +113,7 @@ class Corpus:
 
     def __iter__(self) -> Iterator[list[str]]:
         """Yield the token list of each non-empty line (plain text) or record (JSONL)."""
-        with tqdm(total=self._size, unit="B", unit_scale=True, desc=self.description, disable=not self.progress, leave=False) as bar:
+        with tqdm(total=self._size, unit="B", unit_scale=True, desc=self.description, disable=None if self.progress else True, leave=False) as bar:
             for path in self.paths:
                 for text in self._texts(path, bar):
                     tokens = tokenize(text, self.lowercase)

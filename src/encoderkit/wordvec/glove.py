@@ -238,7 +238,7 @@ def train_glove_from_cooccurrence(
 def _run_epochs(model, rows, cols, log_x, weight, config, generator, losses, batches, progress) -> None:
     """Shuffled passes over the non-zero entries; appends the mean loss per entry of each epoch."""
     nnz = len(rows)
-    with tqdm(total=config.epochs * batches, desc="GloVe", unit="batch", disable=not progress, leave=False) as bar:
+    with tqdm(total=config.epochs * batches, desc="GloVe", unit="batch", disable=None if progress else True, leave=False) as bar:
         for epoch in range(config.epochs):
             order = torch.randperm(nnz, generator=generator)
             total = 0.0

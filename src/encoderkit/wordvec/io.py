@@ -334,7 +334,7 @@ def load_vectors(
         unicode_errors: "strict" raises on a non-UTF-8 word, naming the file and line; "replace"
             or "ignore" are passed to the decoder.
         deduplicate: Keep only the first vector of a word that appears twice (as gensim does).
-        progress: Show a progress bar over the (compressed) bytes read.
+        progress: Show a progress bar over the (compressed) bytes read (on a terminal only).
 
     Returns:
         ``(words, vectors)``: the words in file order and a float32 array of shape (len(words), D).
@@ -349,7 +349,7 @@ def load_vectors(
         binary = stem.endswith(".bin") or _looks_binary(path)
     else:
         binary = format == "binary"
-    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"loading {path.name}", disable=not progress, leave=False)
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"loading {path.name}", disable=None if progress else True, leave=False)
     try:
         with _open_stream(path, bar) as stream:
             blocks = _background_chunks(stream, _CHUNK_BYTES)

@@ -64,7 +64,7 @@ def train_word2vec(corpus: Iterable[list[str]], config: Word2VecConfig, *, progr
     if config.negative < 1:
         raise ConfigError("word2vec here trains with negative sampling: negative must be at least 1")
 
-    bar = tqdm(total=config.epochs, desc="word2vec", unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(total=config.epochs, desc="word2vec", unit="epoch", disable=None if progress else True, leave=False)
 
     class _Progress(CallbackAny2Vec):
         def on_epoch_end(self, model) -> None:  # noqa: D401 - gensim's callback API
