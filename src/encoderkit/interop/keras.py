@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -96,14 +95,6 @@ class ConvertedOutput(NamedTuple):
     final_state: list[Tensor]
     output: Tensor
     mask: Tensor
-
-
-@dataclass
-class _Stage:
-    """One layer of the chain, as stored in config.json."""
-
-    kind: str  # "recurrent" | "dense"
-    settings: dict[str, Any]
 
 
 class KerasConvertedEncoder(nn.Module):
@@ -218,7 +209,9 @@ def load_converted(directory: str | Path) -> KerasConvertedEncoder:
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
-            raise ModelDirectoryError(f"{path} not found; convert a model with `encoderkit convert keras MODEL.keras {directory}`")
+            raise ModelDirectoryError(
+                f"{path} not found; convert a model with `encoderkit convert keras MODEL.keras {directory}`"
+            )
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         raise ModelDirectoryError(
@@ -293,7 +286,9 @@ def _check_recurrent(layer, keras, inside_bidirectional: bool) -> str:
     if _activation_name(layer) != "tanh":
         raise _unsupported(layer, f"has activation {_activation_name(layer)!r}; only 'tanh' is convertible")
     if kind != "rnn" and _activation_name(layer, "recurrent_activation") != "sigmoid":
-        raise _unsupported(layer, "has a recurrent_activation other than 'sigmoid', which torch's kernels do not support")
+        raise _unsupported(
+            layer, "has a recurrent_activation other than 'sigmoid', which torch's kernels do not support"
+        )
     if kind == "gru" and not layer.cell.reset_after:
         raise _unsupported(
             layer,
@@ -328,7 +323,8 @@ def _recurrent_stage(layer, keras, size: int) -> tuple[dict[str, Any], dict[str,
         for name, value in _recurrent_torch_weights(direction_layer, kind).items():
             weights[f"rnn.{name}_l0{suffix}"] = value
     if weights["rnn.weight_ih_l0"].shape[1] != size:
-        raise _unsupported(layer, f"expects inputs of size {weights['rnn.weight_ih_l0'].shape[1]}, the previous layer gives {size}")
+        expected = weights["rnn.weight_ih_l0"].shape[1]
+        raise _unsupported(layer, f"expects inputs of size {expected}, the previous layer gives {size}")
     stage = {
         "type": "recurrent",
         "kind": kind,
@@ -338,6 +334,11 @@ def _recurrent_stage(layer, keras, size: int) -> tuple[dict[str, Any], dict[str,
         "keras_name": layer.name,
     }
     return stage, weights, forward.units * len(directions)
+
+
+def _recurrent_layer_classes(keras) -> tuple[type, ...]:
+    """The Keras classes handled as recurrent stages."""
+    return (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.Bidirectional)
 
 
 def convert_keras_model(model) -> KerasConvertedEncoder:
@@ -361,7 +362,9 @@ def convert_keras_model(model) -> KerasConvertedEncoder:
             f"found {[type(layer).__name__ for layer in layers[:1]]}; supported layers: {', '.join(SUPPORTED_LAYERS)}"
         )
     if not all(layer.built for layer in layers):
-        raise KerasConversionError("the Keras model has no weights yet; call it once on a batch of ids (or build it) first")
+        raise KerasConversionError(
+            "the Keras model has no weights yet; call it once on a batch of ids (or build it) first"
+        )
     embedding = layers[0]
     table = _array(embedding.embeddings)
     config: dict[str, Any] = {
@@ -387,9 +390,11 @@ def convert_keras_model(model) -> KerasConvertedEncoder:
             bias = _array(layer.bias) if layer.use_bias else np.zeros(kernel.shape[1], dtype=np.float32)
             weights[prefix + "weight"] = np.ascontiguousarray(kernel.T)
             weights[prefix + "bias"] = bias
-            config["stages"].append({"type": "dense", "units": int(kernel.shape[1]), "activation": activation, "keras_name": layer.name})
+            config["stages"].append(
+                {"type": "dense", "units": int(kernel.shape[1]), "activation": activation, "keras_name": layer.name}
+            )
             size = kernel.shape[1]
-        elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.Bidirectional)):
+        elif isinstance(layer, _recurrent_layer_classes(keras)):
             stage, stage_weights, size = _recurrent_stage(layer, keras, size)
             config["stages"].append(stage)
             weights.update({prefix + name: value for name, value in stage_weights.items()})
