@@ -33,10 +33,11 @@ def per_class_table(metrics: dict) -> str:
 def plot_learning_curve(history: list[dict], metric: str, path: Path) -> None:
     steps = [record["step"] for record in history]
     figure, axis = plt.subplots(figsize=(6, 4))
-    for key in dict.fromkeys([metric, "accuracy", "loss"]):
+    for key in dict.fromkeys([metric, "accuracy", "loss", "train_loss"]):
         values = [record.get(key) for record in history]
         if all(v is not None for v in values) and values:
-            axis.plot(steps, values, marker="o", label=f"validation {key}")
+            name = "training loss (smoothed)" if key == "train_loss" else f"validation {key}"
+            axis.plot(steps, values, marker="o", label=name)
     axis.set_xlabel("optimizer step")
     axis.set_title("Learning curve")
     axis.grid(alpha=0.3)

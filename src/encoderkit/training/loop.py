@@ -161,7 +161,8 @@ def fit(
             raise EncoderkitError(f"train.metric={config.metric} is not among the validation metrics "
                                   f"({', '.join(metrics)})")
         value = metrics[config.metric]
-        record = {"step": state["step"], "epoch": state["epoch"] + 1, **metrics}
+        epochs_done = round(state["epoch"] + state["batches_done"] / batches_per_epoch, 3)
+        record = {"step": state["step"], "epoch": epochs_done, "train_loss": smoothed_loss, **metrics}
         state["history"].append(record)
         if _improved(value, state["best_metric"], config.metric):
             state.update(best_metric=value, best_step=state["step"], bad_evaluations=0)
@@ -170,7 +171,7 @@ def fit(
         else:
             state["bad_evaluations"] += 1
         if logger:
-            logger.log("validation", state["step"], metrics, epoch=state["epoch"] + 1)
+            logger.log("validation", state["step"], metrics, epoch=epochs_done)
         progress.set_postfix_str(f"{config.metric}={value:.4f} best={state['best_metric']:.4f}")
         out_of_patience = config.patience is not None and state["bad_evaluations"] >= config.patience
         return out_of_patience
