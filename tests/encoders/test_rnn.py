@@ -7,6 +7,7 @@ import torch
 
 from encoderkit.config import RecurrentConfig
 from encoderkit.encoders.rnn import PaddingError, RecurrentEncoder
+from encoderkit.errors import ConfigError
 
 KINDS = ["rnn", "lstm", "gru"]
 IMPLS = ["fused", "reference"]
@@ -105,3 +106,8 @@ def test_trains_one_step_with_dropout():
     loss.backward()
     optimizer.step()
     assert not torch.equal(before, encoder.rnn.weight_ih_l1)
+
+
+def test_dropout_on_a_single_layer_is_refused_not_ignored():
+    with pytest.raises(ConfigError, match="num_layers=1"):
+        RecurrentEncoder(7, RecurrentConfig(kind="lstm", num_layers=1, dropout=0.2))

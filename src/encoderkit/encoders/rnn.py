@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from encoderkit.config import RecurrentConfig
 from encoderkit.encoders.base import Encoder, zero_padding
-from encoderkit.errors import EncoderkitError
+from encoderkit.errors import ConfigError, EncoderkitError
 from encoderkit.nn.recurrent import State, reference_recurrence
 
 #: kind -> fused torch module. ``rnn`` is the Elman network, h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h).
@@ -58,7 +58,7 @@ class RecurrentEncoder(Encoder):
     Args:
         input_size: E, the size of each input vector (the embedding dimension).
         config: kind (rnn | lstm | gru), hidden_size, num_layers, bidirectional, dropout between
-            layers, impl (fused | reference).
+            layers (needs num_layers > 1), impl (fused | reference).
     """
 
     def __init__(self, input_size: int, config: RecurrentConfig):
@@ -73,8 +73,13 @@ class RecurrentEncoder(Encoder):
         self.num_layers = config.num_layers
         self.num_directions = 2 if config.bidirectional else 1
         self.output_dim = config.hidden_size * self.num_directions
-        # torch warns when dropout is set on a single layer (it would never apply); so do we, by not setting it.
-        dropout = config.dropout if config.num_layers > 1 else 0.0
+        if config.dropout > 0 and config.num_layers == 1:
+            # Accepting it would be a setting that silently does nothing.
+            raise ConfigError(
+                f"encoder.dropout={config.dropout} applies between recurrent layers and has no effect with "
+                "num_layers=1; set encoder.dropout=0 or use embedding.dropout / head.dropout"
+            )
+        dropout = config.dropout
         self.rnn = RECURRENT_MODULES[config.kind](
             input_size,
             config.hidden_size,
