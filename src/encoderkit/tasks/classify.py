@@ -80,6 +80,8 @@ def load_data(config: RunConfig) -> ClassificationData:
     if not config.data.train:
         raise ConfigError("data.train is not set; give the training file (e.g. data.train=train.jsonl)")
     train = _read(config, config.data.train)
+    # Labels come from the whole training file, before a validation split is carved out of it.
+    labels = sorted({label for example in train for label in example.labels})
     if config.data.validation:
         validation = _read(config, config.data.validation)
     elif config.data.validation_fraction > 0:
@@ -87,7 +89,6 @@ def load_data(config: RunConfig) -> ClassificationData:
     else:
         raise ConfigError("no validation data: set data.validation or data.validation_fraction > 0")
     test = _read(config, config.data.test) if config.data.test else None
-    labels = sorted({label for example in train for label in example.labels})
     if len(labels) < 2 and not config.data.multi_label:
         raise DataError(f"{config.data.train}: only {len(labels)} distinct label(s); classification needs two or more")
     check_known_labels(validation, labels, config.data.validation or "the validation split")

@@ -1,0 +1,62 @@
+"""The classification recipe beyond the single-label path: multi-label data, class weights, bad splits."""
+
+import json
+
+import numpy as np
+import pytest
+
+import encoderkit
+from encoderkit.config import validate_config
+from encoderkit.errors import ConfigError, DataError
+from encoderkit.tasks.classify import train
+from support import shared, tiny_config
+
+
+def multi_label_trec(folder, count):
+    """TREC questions with two labels each: the coarse type and the fine type ('NUM' + 'dist')."""
+    lines = shared("trec", "train.jsonl").read_text().splitlines()[: count * 7 : 7]
+    records = []
+    for line in lines:
+        record = json.loads(line)
+        coarse, fine = record["fine_label"].split(":")
+        records.append({"text": record["text"], "labels": [coarse, fine]})
+    path = folder / "multi.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_multi_label_training_and_prediction(tmp_path):
+    data = multi_label_trec(tmp_path, 700)
+    config = validate_config(tiny_config({"train": data, "test": data}, tmp_path / "run",
+                                         data={"train": str(data), "label_field": "labels", "multi_label": True,
+                                               "validation_fraction": 0.15},
+                                         train={"epochs": 4, "lr": 0.02, "progress": False}))
+    result = train(config, echo=lambda *_: None)
+    assert "DESC" in result.labels and "def" in result.labels
+    assert "confusion_matrix" not in result.validation_metrics
+    assert result.validation_metrics["micro_f1"] > 0.3
+    model = encoderkit.load(result.model_dir)
+    predicted = model.predict(["What is the definition of an atom ?"])
+    assert isinstance(predicted[0], list)
+    probabilities = model.predict_proba(["What is an atom ?"])
+    assert not np.allclose(probabilities.sum(1), 1.0)  # independent sigmoids, not a softmax
+
+
+def test_balanced_class_weights_train(trec_slice, tmp_path):
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run", loss={"class_weights": "balanced"},
+                                         train={"epochs": 1, "progress": False}))
+    assert train(config, echo=lambda *_: None).test_metrics is not None
+
+
+def test_class_weights_for_unknown_labels_are_refused(trec_slice, tmp_path):
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run", loss={"class_weights": {"SPAM": 2.0}}))
+    with pytest.raises(ConfigError, match=r"unknown labels \['SPAM'\]"):
+        train(config, echo=lambda *_: None)
+
+
+def test_test_labels_unseen_in_training_are_refused(trec_slice, tmp_path):
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps({"text": "Is it raining ?", "label": "YESNO"}) + "\n")
+    config = validate_config(tiny_config({"train": trec_slice["train"], "test": odd}, tmp_path / "run"))
+    with pytest.raises(DataError, match="labels the model never saw in training: 'YESNO'"):
+        train(config, echo=lambda *_: None)
