@@ -73,3 +73,13 @@ def test_early_stopping_stops_when_metric_stalls(trec_slice, tmp_path):
         "epochs": 30, "batch_size": 32, "lr": 1e-12, "progress": False, "patience": 2, "warmup_ratio": 0.0}))
     result = train(config, echo=lambda *_: None)
     assert len(result.history) == 3  # lr ~0: the first evaluation is never beaten, two more and stop
+
+
+def test_resume_with_a_different_config_is_refused(trec_slice, tmp_path):
+    from encoderkit.errors import ConfigError
+
+    base = tiny_config(trec_slice, tmp_path / "run", train={"epochs": 1, "progress": False})
+    train(validate_config(base), echo=lambda *_: None)
+    changed = tiny_config(trec_slice, tmp_path / "run", train={"epochs": 1, "progress": False, "lr": 0.5})
+    with pytest.raises(ConfigError, match="differs from the run's config.yaml in train.lr"):
+        train(validate_config(changed), resume=True, echo=lambda *_: None)

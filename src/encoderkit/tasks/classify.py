@@ -16,7 +16,7 @@ import torch
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
-from encoderkit.config import RunConfig, save_config
+from encoderkit.config import RunConfig, config_to_dict, save_config
 from encoderkit.data.batching import LengthBucketSampler, pad_batch
 from encoderkit.data.readers import Example, read_examples
 from encoderkit.data.splits import stratified_split
@@ -212,6 +212,8 @@ def train(config: RunConfig, resume: bool = False, echo=print) -> ClassifyResult
     echo(f"data: {len(data.train)} train / {len(data.validation)} validation / "
          f"{len(data.test) if data.test else 0} test, {len(data.labels)} labels")
 
+    if resume:
+        check_resume_config(config, run_dir)
     if resume and (run_dir / "tokenizer.json").is_file():
         tokenizer = _load_run_tokenizer(config, run_dir)
     else:
@@ -287,6 +289,35 @@ def train(config: RunConfig, resume: bool = False, echo=print) -> ClassifyResult
         "train_seconds": loop.train_seconds, "examples_per_second": loop.examples_per_second,
         "coverage": coverage}, indent=2))
     return result
+
+
+#: Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"train.progress", "train.num_threads", "train.device"}
+
+
+def check_resume_config(config: RunConfig, run_dir: Path) -> None:
+    """Refuse to resume with a config that differs from the interrupted run's in what it computes."""
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        return
+    import yaml
+
+    def flat(tree: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    saved = flat(yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {})
+    current = flat(config_to_dict(config))
+    ignored = RESUMABLE_CHANGES | ({"embedding.dim"} if config.embedding.pretrained else set())
+    changed = sorted(k for k in saved.keys() | current.keys() if k not in ignored and saved.get(k) != current.get(k))
+    if changed:
+        raise ConfigError(f"cannot resume {run_dir}: the config differs from the run's config.yaml in "
+                          f"{', '.join(changed)}; resume with the same config or choose a new output_dir")
 
 
 def _load_run_tokenizer(config: RunConfig, run_dir: Path):
