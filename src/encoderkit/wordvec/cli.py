@@ -41,7 +41,7 @@ def train(
     window: int = typer.Option(10, min=1, help="Context words on each side."),
     min_count: int = typer.Option(5, min=1, help="Ignore words rarer than this."),
     max_vocab: Optional[int] = typer.Option(None, min=1, help="Keep at most this many words (most frequent)."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Passes (default: 25 for GloVe, 5 for word2vec)."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Passes (default: 15 for GloVe, 5 for word2vec)."),
     lr: Optional[float] = typer.Option(None, min=0.0, help="Learning rate (default: 0.05 GloVe AdaGrad, 0.025 word2vec)."),
     batch_size: int = typer.Option(2048, min=1, help="GloVe only: co-occurrence entries per AdaGrad step."),
     x_max: float = typer.Option(100.0, help="GloVe only: weighting cut-off x_max."),
@@ -63,7 +63,7 @@ def train(
         from encoderkit.wordvec.glove import GloVeConfig, train_glove
 
         config = GloVeConfig(dim=dim, window=window, min_count=min_count, max_vocab=max_vocab, x_max=x_max, alpha=alpha,
-                             epochs=epochs or 25, lr=lr or 0.05, batch_size=batch_size, seed=seed, threads=threads or 1)
+                             epochs=epochs or 15, lr=lr or 0.05, batch_size=batch_size, seed=seed, threads=threads or 1)
         vocabulary = build_vocabulary(stream, min_count, max_vocab)
         console.print(f"vocabulary: {len(vocabulary):,} words (min_count {min_count}) from {vocabulary.total_tokens:,} tokens")
         result = train_glove(stream, vocabulary, config, progress=progress)
