@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from support import tiny_config
+from support import ROOT, tiny_config
 
 
 def run_cli(*args, stdin: str | None = None, cwd=None):
@@ -104,3 +104,14 @@ def test_quickstart_on_a_local_folder(tmp_path):
     assert "predictions from the saved model" in result.stderr
     assert (tmp_path / "qs" / "model" / "model.safetensors").is_file()
     assert (tmp_path / "qs" / "report.md").is_file()
+
+
+def test_quickstart_uses_the_shipped_cnn_settings(tmp_path):
+    from encoderkit.cli import quickstart_config
+    from encoderkit.config import load_config, validate_config
+
+    shipped = load_config(ROOT / "configs" / "cnn.yaml")
+    quick = validate_config(quickstart_config(tmp_path, tmp_path / "out", shipped.train.epochs))
+    for section in ("tokenizer", "embedding", "encoder", "pooling", "head", "loss"):
+        assert getattr(quick, section) == getattr(shipped, section), section
+    assert quick.train.model_dump(exclude={"num_threads"}) == shipped.train.model_dump(exclude={"num_threads"})
