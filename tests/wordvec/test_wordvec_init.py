@@ -9,7 +9,7 @@ import pytest
 
 from encoderkit.config import validate_config
 from encoderkit.errors import ConfigError
-from encoderkit.wordvec.init import SUBWORD_REFUSAL, align_vectors, describe_coverage, is_special_token
+from encoderkit.wordvec.init import SUBWORD_REFUSAL, align_vectors, describe_coverage, extend_vocabulary, is_special_token
 from encoderkit.wordvec.io import load_vectors, save_vectors
 from support import shared, tiny_config
 
@@ -48,6 +48,13 @@ def test_oov_policies() -> None:
     np.testing.assert_array_equal(random, again)
     with pytest.raises(ConfigError, match="random, zero, mean"):
         align_vectors(VOCAB, WORDS, VECTORS, oov="gaussian")
+
+
+def test_extend_vocabulary_appends_missing_frequent_words() -> None:
+    extended = extend_vocabulary(VOCAB, ["the", "cat", "dog", "emu", "yak"], max_words=4)
+    assert {token: extended[token] for token in VOCAB} == VOCAB  # existing ids kept
+    assert extended["cat"] == 7 and extended["emu"] == 8 and "yak" not in extended
+    assert "cat" not in VOCAB  # the input is not modified
 
 
 def test_special_token_patterns() -> None:
