@@ -172,7 +172,7 @@ def fit(
             state["bad_evaluations"] += 1
         if logger:
             logger.log("validation", state["step"], metrics, epoch=epochs_done)
-        progress.set_postfix_str(f"{config.metric}={value:.4f} best={state['best_metric']:.4f}")
+        progress.set_postfix_str(f"{config.metric}={value:.4f} best={state['best_metric']:.4f}", refresh=False)
         out_of_patience = config.patience is not None and state["bad_evaluations"] >= config.patience
         return out_of_patience
 
@@ -209,8 +209,9 @@ def fit(
             progress.update(1)
             elapsed = state["train_seconds"] + time.perf_counter() - started
             speed = state["examples_seen"] / elapsed if elapsed > 0 else 0.0
+            # refresh=False: the bar redraws at its own interval, not on every step (logs stay short).
             progress.set_description(f"{description} epoch {state['epoch'] + 1} loss {smoothed_loss:.4f} "
-                                     f"{speed:.0f} ex/s")
+                                     f"{speed:.0f} ex/s", refresh=False)
             if logger and state["step"] % config.log_every == 0:
                 logger.log("train", state["step"], {"loss": smoothed_loss, "lr": scheduler.get_last_lr()[0],
                                                     "examples_per_second": speed})
