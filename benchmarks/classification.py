@@ -107,10 +107,16 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="Print the table only.")
+    parser.add_argument("--rows-from", type=Path,
+                        help="Write the results from the JSON rows an earlier run printed (its log), without training.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     folders = args.data or [SHARED / "trec", SHARED / "sms_spam"]
     rows = []
+    if args.rows_from:
+        lines = args.rows_from.read_text(encoding="utf-8", errors="replace").splitlines()
+        rows = [json.loads(line) for line in lines if line.startswith('{"dataset"')]
+        folders = []
     with tempfile.TemporaryDirectory(prefix="encoderkit-bench-") as tmp:
         for folder in folders:
             dataset = folder.name
