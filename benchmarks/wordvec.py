@@ -30,6 +30,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from results_md import write_section  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 GLOVE_6B = DATA / "glove.6B.50d.txt.bz2"
 WIKITEXT = DATA / "wikitext2" / "wiki.train.raw"
@@ -320,21 +324,6 @@ def gap_note(rows: dict) -> list[str]:
     return notes
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) our section of RESULTS.md, leaving the other sections as they are."""
-    section = HEADING + "\n\n" + body.strip("\n") + "\n"
-    text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else "# Benchmark results\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    RESULTS_MD.write_text(text, encoding="utf-8")
-
-
 PARTS = {"load": part_load, "glove6b": part_glove6b, "wikitext": part_wikitext, "w2v_sample0": part_w2v_sample0, "trec": part_trec}
 
 
@@ -374,7 +363,7 @@ def main() -> None:
         return
     JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
     JSON_PATH.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    write_section(markdown(results))
+    write_section(HEADING, markdown(results), RESULTS_MD)
     log(f"wrote {JSON_PATH.relative_to(ROOT)} and the '{HEADING}' section of {RESULTS_MD.relative_to(ROOT)}")
 
 
