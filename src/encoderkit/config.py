@@ -60,6 +60,9 @@ class EmbeddingConfig(Section):
     freeze: bool = False
     #: How tokens missing from the pretrained vectors start: random, zero or the mean vector.
     oov: Literal["random", "zero", "mean"] = "random"
+    #: Word tokenizers: add up to N of the most frequent pretrained words missing from the training
+    #: vocabulary, so words never seen in training keep their pretrained vectors at test time.
+    extend_vocab: int = Field(0, ge=0)
 
 
 class BagOfEmbeddingsConfig(Section):

@@ -41,32 +41,40 @@ class TokenEmbedding(nn.Module):
         self.weight_table.weight.requires_grad_(not freeze)
 
 
-def pretrained_matrix(
-    config: EmbeddingConfig, vocab: dict[str, int], tokenizer_kind: str,
-    token_counts: dict[str, int] | None, seed: int,
-) -> tuple[np.ndarray, dict]:
-    """Rows for every vocabulary token from ``config.pretrained`` and a coverage report.
+def load_pretrained(config: EmbeddingConfig, tokenizer_kind: str) -> tuple[list[str], np.ndarray]:
+    """The words (or checkpoint tokens) and vectors named by ``embedding.pretrained``.
 
-    Returns:
-        ((V, D) float32 matrix, coverage dict with vocab_coverage, token_coverage, found, vocab_size, dim).
+    Word vectors need whole words, so a subword tokenizer is refused with the reason; a checkpoint's
+    input embeddings only fit that checkpoint's own tokenizer.
     """
     path = Path(config.pretrained)
     if path.is_dir():
         from encoderkit.encoders.pretrained import checkpoint_input_embeddings
 
-        words, vectors = checkpoint_input_embeddings(path)
         if tokenizer_kind != "pretrained":
             raise ConfigError(
                 f"embedding.pretrained={path} is a checkpoint: its input embeddings only fit its own "
                 f"tokenizer; set tokenizer.kind=pretrained and tokenizer.path={path}"
             )
-    else:
-        from encoderkit.wordvec.init import SUBWORD_REFUSAL
-        from encoderkit.wordvec.io import load_vectors
+        return checkpoint_input_embeddings(path)
+    from encoderkit.wordvec.init import SUBWORD_REFUSAL
+    from encoderkit.wordvec.io import load_vectors
 
-        if tokenizer_kind != "word":
-            raise ConfigError(f"embedding.pretrained with tokenizer.kind={tokenizer_kind}: {SUBWORD_REFUSAL}")
-        words, vectors = load_vectors(path)
+    if tokenizer_kind != "word":
+        raise ConfigError(f"embedding.pretrained with tokenizer.kind={tokenizer_kind}: {SUBWORD_REFUSAL}")
+    return load_vectors(path)
+
+
+def pretrained_matrix(
+    config: EmbeddingConfig, vocab: dict[str, int], pretrained: tuple[list[str], np.ndarray],
+    token_counts: dict[str, int] | None, seed: int,
+) -> tuple[np.ndarray, dict]:
+    """Rows for every vocabulary token from loaded pretrained vectors, and a coverage report.
+
+    Returns:
+        ((V, D) float32 matrix, coverage dict with vocab_coverage, token_coverage, found, vocab_size, dim).
+    """
     from encoderkit.wordvec.init import align_vectors
 
+    words, vectors = pretrained
     return align_vectors(vocab, words, vectors, oov=config.oov, token_counts=token_counts, seed=seed)

@@ -60,3 +60,32 @@ def test_test_labels_unseen_in_training_are_refused(trec_slice, tmp_path):
     config = validate_config(tiny_config({"train": trec_slice["train"], "test": odd}, tmp_path / "run"))
     with pytest.raises(DataError, match="labels the model never saw in training: 'YESNO'"):
         train(config, echo=lambda *_: None)
+
+
+def test_extend_vocab_keeps_pretrained_vectors_for_words_unseen_in_training(trec_slice, tmp_path):
+    import bz2
+
+    import torch
+
+    lines = []
+    with bz2.open(shared("glove.6B.50d.txt.bz2"), "rt", encoding="utf-8") as handle:
+        for line in handle:
+            lines.append(line)
+            if len(lines) == 3000:
+                break
+    vectors_path = tmp_path / "glove3k.txt"
+    vectors_path.write_text("".join(lines), encoding="utf-8")
+    glove = {parts[0]: [float(x) for x in parts[1:]] for parts in (line.split(" ") for line in lines)}
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run",
+                                         embedding={"dim": 50, "pretrained": str(vectors_path), "freeze": True,
+                                                    "extend_vocab": 3000},
+                                         train={"epochs": 1, "progress": False}))
+    result = train(config, echo=lambda *_: None)
+    model = encoderkit.load(result.model_dir)
+    vocab = model.tokenizer.get_vocab()
+    training_words = {w for r in (trec_slice["train"]).read_text().splitlines() for w in json.loads(r)["text"].lower().split()}
+    unseen = [w for w in list(glove)[:3000] if w not in training_words and w.isalpha()][:20]
+    assert unseen and all(w in vocab for w in unseen)
+    table = model.model.text_encoder.embedding.weight_table.weight
+    for word in unseen:
+        torch.testing.assert_close(table[vocab[word]], torch.tensor(glove[word]))

@@ -20,7 +20,7 @@ from encoderkit.config import RunConfig, config_to_dict, save_config
 from encoderkit.data.batching import LengthBucketSampler, pad_batch
 from encoderkit.data.readers import Example, read_examples
 from encoderkit.data.splits import stratified_split
-from encoderkit.embeddings import pretrained_matrix
+from encoderkit.embeddings import load_pretrained, pretrained_matrix
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.losses import class_weight_vector, classification_loss
 from encoderkit.metrics.classification import classification_metrics, scalar_metrics
@@ -145,18 +145,29 @@ def make_tokenizer(config: RunConfig, train_texts: Sequence[str]):
     return Tokenizer.train(train_texts, config.tokenizer)
 
 
-def pretrained_embeddings(config: RunConfig, tokenizer, train_ids) -> tuple[np.ndarray | None, dict | None]:
-    """Rows for the embedding table from ``embedding.pretrained`` and their coverage report.
+def pretrained_embeddings(config: RunConfig, tokenizer, train_ids, pretrained) -> tuple[np.ndarray | None, dict | None]:
+    """Rows for the embedding table from loaded ``embedding.pretrained`` vectors, and their coverage.
 
     Also sets ``embedding.dim`` to the vectors' dimension, so the resolved config is the truth.
     """
-    if not config.embedding.pretrained or config.encoder.kind == "pretrained":
+    if pretrained is None:
         return None, None
-    matrix, coverage = pretrained_matrix(config.embedding, tokenizer.get_vocab(), config.tokenizer.kind,
+    matrix, coverage = pretrained_matrix(config.embedding, tokenizer.get_vocab(), pretrained,
                                          tokenizer.token_counts(train_ids), config.seed)
     if matrix.shape[1] != config.embedding.dim:
         config.embedding.dim = int(matrix.shape[1])
     return matrix, coverage
+
+
+def extend_with_pretrained_words(tokenizer: Tokenizer, words: list[str], max_words: int) -> None:
+    """Give a word tokenizer the most frequent pretrained words it lacks (ids of known words stay)."""
+    from tokenizers import models
+
+    from encoderkit.tokenization import UNK
+    from encoderkit.wordvec.init import extend_vocabulary
+
+    tokenizer.backend.model = models.WordLevel(extend_vocabulary(tokenizer.get_vocab(), words, max_words),
+                                               unk_token=UNK)
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -214,15 +225,20 @@ def train(config: RunConfig, resume: bool = False, echo=print) -> ClassifyResult
 
     if resume:
         check_resume_config(config, run_dir)
+    pretrained = None
+    if config.embedding.pretrained and config.encoder.kind != "pretrained":
+        pretrained = load_pretrained(config.embedding, config.tokenizer.kind)
     if resume and (run_dir / "tokenizer.json").is_file():
         tokenizer = _load_run_tokenizer(config, run_dir)
     else:
         tokenizer = make_tokenizer(config, [example.text for example in data.train])
+        if pretrained is not None and config.embedding.extend_vocab:
+            extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
         tokenizer.save(run_dir)
     encode = tokenizer.encode_batch
     train_ids = encode([example.text for example in data.train])
     validation_ids = encode([example.text for example in data.validation])
-    matrix, coverage = pretrained_embeddings(config, tokenizer, train_ids)
+    matrix, coverage = pretrained_embeddings(config, tokenizer, train_ids, pretrained)
     save_config(config, run_dir / "config.yaml")
     model = build_classifier(config, tokenizer, len(data.labels))
     if matrix is not None:
