@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from results_md import RESULTS_DIR, RESULTS_MD, write_json, write_section  # benchmarks/results_md.py
+from results_md import RESULTS_DIR, RESULTS_MD, cpu_name, write_json, write_section  # benchmarks/results_md.py
 
 from encoderkit.config import RecurrentConfig
 from encoderkit.encoders.rnn import RecurrentEncoder
@@ -41,17 +41,6 @@ from encoderkit.nn.transformer import TransformerEncoderLayer
 RESULTS_JSON = RESULTS_DIR / "kernels.json"
 SECTION = "## Kernels"
 IMPLS = ("reference", "fused")
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where available (Linux), else platform's guess."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class Case:

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from results_md import RESULTS_DIR, write_json, write_section  # noqa: E402
+from results_md import RESULTS_DIR, cpu_name, write_json, write_section  # noqa: E402
 
 from encoderkit.embed import SentenceEmbedder, load_embedder  # noqa: E402
 from encoderkit.encoders.pretrained import resolve_checkpoint_path  # noqa: E402
@@ -202,7 +202,7 @@ def main() -> None:
 
     previous = RESULTS_DIR / RESULTS_JSON
     results = json.loads(previous.read_text()) if previous.is_file() else {}
-    results["environment"] = {"torch": torch.__version__, "threads": args.threads, "cpu": _cpu_name(),
+    results["environment"] = {"torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(),
                               "python": platform.python_version()}
     path = resolve_checkpoint_path(MODEL)
     embedder = load_embedder(path) if {"parity", "speed"} & set(args.parts) else None
@@ -230,16 +230,6 @@ def main() -> None:
     write_json(RESULTS_JSON, results)
     write_section(HEADING, markdown(results))
     print(markdown(results))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
@@ -30,3 +31,14 @@ def write_json(name: str, payload: dict) -> Path:
     path = RESULTS_DIR / name
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where available (Linux), else platform's guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -11,7 +11,6 @@ matplotlib.use("Agg")  # reports are written on headless machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from encoderkit.metrics.classification import scalar_metrics  # noqa: E402
 
 SUMMARY_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1")
 
@@ -85,4 +84,4 @@ def write_report(run_dir: Path, *, title: str, metrics: dict, labels: Sequence[s
     return path
 
 
-__all__ = ["metrics_table", "scalar_metrics", "write_report"]
+__all__ = ["metrics_table", "write_report"]

@@ -25,7 +25,7 @@ from encoderkit.errors import ConfigError, DataError
 from encoderkit.losses import class_weight_vector, classification_loss
 from encoderkit.metrics.classification import classification_metrics, scalar_metrics
 from encoderkit.model_dir import save_model
-from encoderkit.report import metrics_table, write_report
+from encoderkit.report import write_report
 from encoderkit.text_encoder import TextClassifier, build_classifier, count_parameters
 from encoderkit.tokenization import Tokenizer
 from encoderkit.training import fit
@@ -355,6 +355,3 @@ def parameter_groups(config: RunConfig, model: TextClassifier):
     rest = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
     return groups + [{"params": rest, "lr": config.train.lr, "weight_decay": config.train.weight_decay}]
 
-
-def summary_table(metrics: dict) -> str:
-    return metrics_table(metrics)
