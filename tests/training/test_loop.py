@@ -10,6 +10,7 @@ from support import tiny_config
 from encoderkit.config import validate_config
 from encoderkit.tasks.classify import train
 from encoderkit.training.checkpoint import find_checkpoint
+from encoderkit.training.loop import improves
 
 
 class Killed(Exception):
@@ -73,6 +74,14 @@ def test_early_stopping_stops_when_metric_stalls(trec_slice, tmp_path):
         "epochs": 30, "batch_size": 32, "lr": 1e-12, "progress": False, "patience": 2, "warmup_ratio": 0.0}))
     result = train(config, echo=lambda *_: None)
     assert len(result.history) == 3  # lr ~0: the first evaluation is never beaten, two more and stop
+
+
+def test_a_tie_on_the_metric_goes_to_the_lower_validation_loss():
+    state = {"best_metric": 1.0, "best_loss": 0.20}
+    assert improves({"macro_f1": 1.0, "loss": 0.10}, state, "macro_f1")
+    assert not improves({"macro_f1": 1.0, "loss": 0.30}, state, "macro_f1")
+    assert not improves({"macro_f1": 0.99, "loss": 0.01}, state, "macro_f1")  # the metric comes first
+    assert improves({"loss": 0.10}, {"best_metric": 0.2}, "loss")
 
 
 def test_resume_with_a_different_config_is_refused(trec_slice, tmp_path):

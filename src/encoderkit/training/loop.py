@@ -80,10 +80,16 @@ def _batch_size(batch) -> int:
     return int(batch.shape[0]) if hasattr(batch, "shape") else len(batch)
 
 
-def _improved(value: float, best: float | None, metric: str) -> bool:
+def improves(metrics: dict[str, float], state: dict[str, Any], metric: str) -> bool:
+    """Better on ``metric``; on a tie (e.g. validation macro-F1 1.0 twice), lower validation loss wins."""
+    value, best = metrics[metric], state["best_metric"]
     if best is None:
         return True
-    return value < best if metric == "loss" else value > best
+    if metric == "loss":
+        return value < best
+    if value == best and "loss" in metrics and state.get("best_loss") is not None:
+        return metrics["loss"] < state["best_loss"]
+    return value > best
 
 
 def fit(
@@ -160,14 +166,16 @@ def fit(
         if config.metric not in metrics:
             raise EncoderkitError(f"train.metric={config.metric} is not among the validation metrics "
                                   f"({', '.join(metrics)})")
+        improved = improves(metrics, state, config.metric)
+        if improved and accelerator.is_main_process:
+            atomic_save_weights(unwrapped, run_dir / BEST_WEIGHTS)
         value = metrics[config.metric]
         epochs_done = round(state["epoch"] + state["batches_done"] / batches_per_epoch, 3)
         record = {"step": state["step"], "epoch": epochs_done, "train_loss": smoothed_loss, **metrics}
         state["history"].append(record)
-        if _improved(value, state["best_metric"], config.metric):
-            state.update(best_metric=value, best_step=state["step"], bad_evaluations=0)
-            if accelerator.is_main_process:
-                atomic_save_weights(unwrapped, run_dir / BEST_WEIGHTS)
+        if improved:
+            state.update(best_metric=value, best_loss=metrics.get("loss"), best_step=state["step"],
+                         bad_evaluations=0)
         else:
             state["bad_evaluations"] += 1
         if logger:
