@@ -47,7 +47,9 @@ def load_pretrained(config: EmbeddingConfig, tokenizer_kind: str) -> tuple[list[
     Word vectors need whole words, so a subword tokenizer is refused with the reason; a checkpoint's
     input embeddings only fit that checkpoint's own tokenizer.
     """
-    path = Path(config.pretrained)
+    from encoderkit.encoders.pretrained import resolve_checkpoint_path
+
+    path = resolve_checkpoint_path(config.pretrained)  # also "package:NAME/SUBDIR"
     if path.is_dir():
         from encoderkit.encoders.pretrained import checkpoint_input_embeddings
 

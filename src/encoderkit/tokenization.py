@@ -87,7 +87,9 @@ class Tokenizer:
         if config.kind == "pretrained":
             if not config.path:
                 raise ConfigError("tokenizer.kind=pretrained needs tokenizer.path, the checkpoint directory")
-            return cls.load(config.path, max_length=config.max_length)
+            from encoderkit.encoders.pretrained import resolve_checkpoint_path
+
+            return cls.load(resolve_checkpoint_path(config.path), max_length=config.max_length)
         model, trainer, pre_tokenizer, decoder = _model_and_trainer(config)
         backend = HFTokenizer(model)
         normalizer = _normalizer(config)

