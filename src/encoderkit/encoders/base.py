@@ -15,6 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from encoderkit.errors import EncoderkitError
+from encoderkit.nn.attention import IMPLS
+
 
 class Encoder(nn.Module):
     """Base class: subclasses set ``output_dim`` (and ``num_directions`` when bidirectional)."""
@@ -26,6 +29,29 @@ class Encoder(nn.Module):
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+class SwitchableImpl:
+    """Mixin for encoders with a ``fused`` (PyTorch kernel) and a ``reference`` (readable) path.
+
+    ``impl`` is settable on a live model; both paths share one set of parameters.
+    """
+
+    _impl: str = "fused"
+
+    @property
+    def impl(self) -> str:
+        return self._impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        if value not in IMPLS:
+            raise EncoderkitError(f"unknown impl {value!r}; valid: {', '.join(IMPLS)}")
+        self._impl = value
+        self._impl_changed(value)
+
+    def _impl_changed(self, value: str) -> None:
+        """Hook for encoders whose sub-layers follow the choice."""
 
 
 def zero_padding(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -27,13 +27,12 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from encoderkit.config import RecurrentConfig
-from encoderkit.encoders.base import Encoder, zero_padding
+from encoderkit.encoders.base import Encoder, SwitchableImpl, zero_padding
 from encoderkit.errors import ConfigError, EncoderkitError
 from encoderkit.nn.recurrent import State, reference_recurrence
 
 #: kind -> fused torch module. ``rnn`` is the Elman network, h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h).
 RECURRENT_MODULES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-IMPLS = ("fused", "reference")
 
 
 class PaddingError(EncoderkitError):
@@ -52,7 +51,7 @@ def lengths_from_mask(mask: Tensor) -> Tensor:
     return lengths
 
 
-class RecurrentEncoder(Encoder):
+class RecurrentEncoder(SwitchableImpl, Encoder):
     """An Elman RNN, LSTM or GRU encoder built from ``RecurrentConfig``.
 
     Args:
@@ -89,17 +88,6 @@ class RecurrentEncoder(Encoder):
             batch_first=True,
         )
         self.impl = config.impl
-
-    @property
-    def impl(self) -> str:
-        """``fused`` or ``reference``; settable on a live model, the parameters stay the same."""
-        return self._impl
-
-    @impl.setter
-    def impl(self, value: str) -> None:
-        if value not in IMPLS:
-            raise EncoderkitError(f"unknown impl {value!r}; valid: {', '.join(IMPLS)}")
-        self._impl = value
 
     def forward(self, inputs: Tensor, mask: Tensor) -> Tensor:
         """(B,T,E) inputs, (B,T) bool mask -> (B,T,output_dim) states, zero at padding."""

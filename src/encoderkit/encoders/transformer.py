@@ -26,9 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from encoderkit.config import TransformerConfig
-from encoderkit.encoders.base import Encoder, zero_padding
+from encoderkit.encoders.base import Encoder, SwitchableImpl, zero_padding
 from encoderkit.errors import EncoderkitError
-from encoderkit.nn.attention import IMPLS
 from encoderkit.nn.transformer import TransformerEncoderLayer
 
 
@@ -42,7 +41,7 @@ def sinusoidal_positions(max_positions: int, size: int) -> Tensor:
     return table
 
 
-class TransformerEncoder(Encoder):
+class TransformerEncoder(SwitchableImpl, Encoder):
     """Stack of Transformer encoder layers with positions added inside.
 
     Args:
@@ -83,16 +82,7 @@ class TransformerEncoder(Encoder):
         self.final_norm = nn.LayerNorm(config.hidden_size) if config.norm == "pre" else nn.Identity()
         self.impl = config.impl
 
-    @property
-    def impl(self) -> str:
-        """``fused`` or ``reference`` attention; settable on a live model."""
-        return self._impl
-
-    @impl.setter
-    def impl(self, value: str) -> None:
-        if value not in IMPLS:
-            raise EncoderkitError(f"unknown impl {value!r}; valid: {', '.join(IMPLS)}")
-        self._impl = value
+    def _impl_changed(self, value: str) -> None:
         for layer in self.layers:
             layer.attention.impl = value
 
