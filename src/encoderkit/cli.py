@@ -35,7 +35,7 @@ EXIT_USER_ERROR = 2
 def root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors.")) -> None:
     """encoderkit: from zero to working text encoders.
 
-    Start with [bold]encoderkit quickstart[/bold], then [bold]encoderkit train configs/trec_cnn.yaml[/bold].
+    Start with [bold]encoderkit quickstart[/bold], then [bold]encoderkit train configs/cnn.yaml[/bold].
     """
 
 
@@ -247,7 +247,7 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
         "encoder": {"kind": "cnn", "kernel_sizes": [1, 2, 3, 4], "num_filters": 128},
         "pooling": "max",
         "head": {"dropout": 0.5},
-        "loss": {"label_smoothing": 0.1},
+        "loss": {"label_smoothing": 0.2},
         "train": {"epochs": epochs, "batch_size": 32, "lr": 2e-3, "patience": 5, "num_threads": 2},
     }
 

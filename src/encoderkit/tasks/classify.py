@@ -1,6 +1,6 @@
 """Text classification, top to bottom: data -> tokenizer -> model -> training loop -> report -> model dir.
 
-    result = train(load_config("configs/trec_cnn.yaml"))
+    result = train(load_config("configs/cnn.yaml"))
     result.test_metrics["accuracy"], result.model_dir
 """
 
