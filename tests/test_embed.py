@@ -42,6 +42,15 @@ def test_read_records_formats(tmp_path):
         list(read_records(tmp_path / "missing.jsonl"))
 
 
+def test_read_records_names_the_line_of_bad_input(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("fine\ncaf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.txt:2: not valid UTF-8 \(byte 0xe9"):
+        list(read_records(tmp_path / "latin1.txt"))
+    (tmp_path / "broken.jsonl").write_text('{"text": "ok"}\n{"text": \n')
+    with pytest.raises(DataError, match=r"broken.jsonl:2: not valid JSON"):
+        list(read_records(tmp_path / "broken.jsonl"))
+
+
 def test_encode_keeps_input_order_whatever_the_batching(embedder, captions):
     all_at_once = embedder.encode(captions, batch_size=64)
     small_blocks = embedder.encode(captions, batch_size=5, block_size=11)

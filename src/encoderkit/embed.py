@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from encoderkit.data.batching import pad_batch
+from encoderkit.data.readers import decoded_lines, parse_json_object
 from encoderkit.errors import ConfigError, DataError
 
 
@@ -190,9 +191,7 @@ class EmbedReport:
 def _input_format(path: Path, fmt: str) -> str:
     if fmt != "auto":
         return fmt
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz",)]
-    suffix = suffixes[-1] if suffixes else ""
-    return {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(suffix, "text")
+    return {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(path.suffix.lower(), "text")
 
 
 def read_records(
@@ -214,36 +213,26 @@ def read_records(
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     fmt = _input_format(path, fmt)
-    with open(path, encoding="utf-8", newline="" if fmt in ("csv", "tsv") else None) as handle:
-        if fmt == "text":
-            for row, line in enumerate(handle):
-                yield str(row), line.rstrip("\n")
-            return
-        if fmt == "jsonl":
-            records: Iterable[dict] = (
-                _parse_json_line(line, path, number) for number, line in enumerate(handle, 1) if line.strip()
-            )
-        elif fmt in ("csv", "tsv"):
-            records = csv.DictReader(handle, delimiter="," if fmt == "csv" else "\t")
-        else:
-            raise ConfigError(f"unknown input format {fmt!r}; valid: auto, text, jsonl, csv, tsv")
-        for row, record in enumerate(records):
-            if text_field not in record:
-                raise DataError(f"{path} record {row + 1} has no field {text_field!r} (fields: {', '.join(record)})")
-            key = id_field or ("id" if "id" in record else None)
-            if id_field and id_field not in record:
-                raise DataError(f"{path} record {row + 1} has no id field {id_field!r}")
-            yield (str(record[key]) if key else str(row)), str(record[text_field] or "")
-
-
-def _parse_json_line(line: str, path: Path, number: int) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path} line {number} is not valid JSON: {error.msg}") from None
-    if not isinstance(record, dict):
-        raise DataError(f"{path} line {number} is not a JSON object")
-    return record
+    lines = decoded_lines(path)  # UTF-8 checked line by line: a bad byte is reported with its line
+    if fmt == "text":
+        for number, line in lines:
+            yield str(number - 1), line.rstrip("\r\n")
+        return
+    if fmt == "jsonl":
+        records: Iterable[dict] = (
+            parse_json_object(line, f"{path}:{number}", text_field) for number, line in lines if line.strip()
+        )
+    elif fmt in ("csv", "tsv"):
+        records = csv.DictReader((line for _, line in lines), delimiter="," if fmt == "csv" else "\t")
+    else:
+        raise ConfigError(f"unknown input format {fmt!r}; valid: auto, text, jsonl, csv, tsv")
+    for row, record in enumerate(records):
+        if text_field not in record:
+            raise DataError(f"{path} record {row + 1} has no field {text_field!r} (fields: {', '.join(record)})")
+        key = id_field or ("id" if "id" in record else None)
+        if id_field and id_field not in record:
+            raise DataError(f"{path} record {row + 1} has no id field {id_field!r}")
+        yield (str(record[key]) if key else str(row)), str(record[text_field] or "")
 
 
 def _blocks(records: Iterable[tuple[str, str]], size: int) -> Iterator[tuple[list[str], list[str]]]:

@@ -8,7 +8,6 @@ Problems are reported as one line naming the file, the line and the fix.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +86,7 @@ def _check_text(value, where: str, field: str) -> str:
     return value
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (line number, text) decoding UTF-8 line by line, so a bad byte is reported with its line."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -100,17 +99,23 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                 ) from None
 
 
+def parse_json_object(line: str, where: str, text_field: str) -> dict:
+    """One JSON-lines record; ``where`` (``path:line``) names it in the error."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: each line must be a JSON object with a {text_field!r} field")
+    return record
+
+
 def _read_jsonl(path, text_field, label_field, multi_label, separator, need_labels):
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: each line must be a JSON object with a {text_field!r} field")
+        record = parse_json_object(line, where, text_field)
         yield _record_to_example(record, where, text_field, label_field, multi_label, separator, need_labels)
 
 
@@ -130,9 +135,8 @@ def _record_to_example(record, where, text_field, label_field, multi_label, sepa
 
 
 def _read_delimited(path, delimiter, text_field, label_field, multi_label, separator, need_labels):
-    lines = _decoded_lines(path)
-    buffer = io.StringIO("".join(line for _, line in lines))
-    reader = csv.DictReader(buffer, delimiter=delimiter)
+    # csv reads the decoded lines as they come (quoted fields may span lines), never the whole file.
+    reader = csv.DictReader((line for _, line in decoded_lines(path)), delimiter=delimiter)
     if reader.fieldnames is None:
         raise DataError(f"{path}: the file is empty; it needs a header row naming the columns")
     for row in reader:
@@ -163,7 +167,7 @@ def _read_parquet(path, text_field, label_field, multi_label, separator, need_la
 
 
 def _read_fasttext(path, multi_label, need_labels):
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -233,7 +237,7 @@ def read_texts(path: str | Path, *, fmt: str = "auto", text_field: str = "text")
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     if fmt == "auto" and path.suffix.lower() in (".txt", ""):
-        for number, line in _decoded_lines(path):
+        for number, line in decoded_lines(path):
             if line.strip():
                 yield line.rstrip("\r\n")
         return
