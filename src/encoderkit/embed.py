@@ -26,9 +26,9 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from encoderkit.data.batching import pad_batch
 from encoderkit.data.readers import decoded_lines, parse_json_object
 from encoderkit.errors import ConfigError, DataError
+from encoderkit.text_encoder import run_in_length_order
 
 
 class SentenceEmbedder:
@@ -61,7 +61,6 @@ class SentenceEmbedder:
         text_encoder.encoder = convert_precision(self.text_encoder.encoder, precision)
         return SentenceEmbedder(text_encoder)
 
-    @torch.inference_mode()
     def encode_ids(self, sequences: Sequence[Sequence[int]], batch_size: int = 32, progress=None) -> np.ndarray:
         """Embed already-tokenized texts, longest first; (N,H) float32 in input order.
 
@@ -70,17 +69,8 @@ class SentenceEmbedder:
             batch_size: texts per forward pass.
             progress: optional callable taking the number of texts just finished.
         """
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        order = np.argsort(-lengths, kind="stable")  # longest first: peak memory shows at once
-        out = np.empty((len(sequences), self.dim), dtype=np.float32)
-        pad_id = self.tokenizer.pad_id
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            ids, mask = pad_batch([sequences[i] for i in rows], pad_id)
-            out[rows] = self.text_encoder(ids, mask).float().numpy()  # (B,H)
-            if progress is not None:
-                progress(len(rows))
-        return out
+        return run_in_length_order(self.text_encoder, sequences, self.tokenizer.pad_id, batch_size, self.dim,
+                                   progress)
 
     def encode(
         self,

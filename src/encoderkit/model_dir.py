@@ -103,7 +103,8 @@ class ClassifierModel:
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(N, C) probabilities: softmax for multi-class, independent sigmoids for multi-label."""
-        logits = run_in_length_order(self.model, self.tokenizer, texts, batch_size, len(self.labels))
+        logits = run_in_length_order(self.model, self.tokenizer.encode_batch(list(texts)), self.tokenizer.pad_id,
+                                     batch_size, len(self.labels))
         scores = torch.from_numpy(logits)
         probs = torch.sigmoid(scores) if self.multi_label else torch.softmax(scores, dim=-1)
         return probs.numpy()

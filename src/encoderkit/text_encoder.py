@@ -79,28 +79,39 @@ class TextEncoder(nn.Module):
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Sentence vectors for raw texts, batched by length; (N,H) float32 in input order."""
-        return run_in_length_order(self, self.tokenizer, texts, batch_size, self.output_dim)
+        return run_in_length_order(self, self.tokenizer.encode_batch(list(texts)), self.tokenizer.pad_id,
+                                   batch_size, self.output_dim)
 
 
 @torch.inference_mode()
-def run_in_length_order(module: nn.Module, tokenizer, texts: Sequence[str], batch_size: int,
-                        output_dim: int) -> np.ndarray:
-    """Apply ``module(ids, mask) -> (B, output_dim)`` to texts in batches of similar length.
+@torch.inference_mode()
+def run_in_length_order(module: nn.Module, id_lists: Sequence[Sequence[int]], pad_id: int, batch_size: int,
+                        output_dim: int, progress=None) -> np.ndarray:
+    """Apply ``module(ids, mask) -> (B, output_dim)`` to tokenized texts in batches of similar length.
 
-    Sorting by length means each batch pads to nearly its own length, which on real text cuts
-    the work several fold; results come back in input order.
+    Sorting by token count means each batch pads to nearly its own length, which on real text cuts
+    the work several fold; longest first, so peak memory shows at once. Runs in eval and inference
+    mode (no autograd graph) and restores the module's mode; results come back in input order.
+
+    Args:
+        progress: optional callable taking the number of texts just finished.
     """
     was_training = module.training
     module.eval()
-    id_lists = tokenizer.encode_batch(list(texts))
-    order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
-    device = next(module.parameters()).device
-    out = np.zeros((len(id_lists), output_dim), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        ids, mask = pad_batch([id_lists[i] for i in chunk], tokenizer.pad_id)
-        out[chunk] = module(ids.to(device), mask.to(device)).float().cpu().numpy()
-    module.train(was_training)
+    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+    order = np.argsort(-lengths, kind="stable")
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    out = np.empty((len(id_lists), output_dim), dtype=np.float32)
+    try:
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            ids, mask = pad_batch([id_lists[i] for i in rows], pad_id)
+            out[rows] = module(ids.to(device), mask.to(device)).float().cpu().numpy()  # (B, output_dim)
+            if progress is not None:
+                progress(len(rows))
+    finally:
+        module.train(was_training)
     return out
 
 
