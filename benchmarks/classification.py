@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ from encoderkit.model_dir import load_model  # noqa: E402
 from encoderkit.tasks.classify import train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-FAMILIES = ["bow", "cnn", "rnn", "lstm", "gru", "transformer"]
+FAMILIES = ["bow", "cnn", "rnn", "lstm", "gru", "transformer", "cnn_word2vec"]
 
 
 def read_jsonl(path: Path) -> tuple[list[str], list[str]]:
@@ -74,11 +76,37 @@ def peer_rows(dataset: str, folder: Path) -> list[dict]:
     return rows
 
 
-def run_family(family: str, dataset: str, folder: Path, work: Path, threads: int, seed: int | None = None) -> dict:
+def vector_recipe(config_path: Path) -> list[str] | None:
+    """The ``encoderkit wordvec train ...`` command a config's header comment says to run first, if any."""
+    for line in config_path.read_text(encoding="utf-8").splitlines():
+        command = line.lstrip("# ").strip()
+        if command.startswith("encoderkit wordvec train "):
+            return shlex.split(command)[1:]
+    return None
+
+
+def make_vectors(family: str, work: Path, made: dict[str, dict]) -> dict | None:
+    """Run the family's word-vector recipe once per benchmark (into ``work``): its output path and seconds."""
+    recipe = vector_recipe(ROOT / "configs" / f"{family}.yaml")
+    if recipe is None:
+        return None
+    if family not in made:
+        output = work / "vectors" / Path(recipe[recipe.index("-o") + 1]).name
+        recipe[recipe.index("-o") + 1] = str(output)
+        started = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).with_name("encoderkit")), *recipe, "--no-progress"], cwd=ROOT, check=True)
+        made[family] = {"path": output, "seconds": time.perf_counter() - started}
+    return made[family]
+
+
+def run_family(family: str, dataset: str, folder: Path, work: Path, threads: int, seed: int | None = None,
+               vectors: dict | None = None) -> dict:
     overrides = [f"data.train={folder / 'train.jsonl'}", f"data.test={folder / 'test.jsonl'}",
                  f"output_dir={work / dataset / family / str(seed)}", f"train.num_threads={threads}"]
     if seed is not None:
         overrides.append(f"seed={seed}")
+    if vectors is not None:
+        overrides.append(f"embedding.pretrained={vectors['path']}")
     config = load_config(ROOT / "configs" / f"{family}.yaml", overrides)
     result = train(config, echo=lambda *a, **k: None)
     texts, _ = read_jsonl(folder / "test.jsonl")
@@ -91,7 +119,8 @@ def run_family(family: str, dataset: str, folder: Path, work: Path, threads: int
             "accuracy": result.test_metrics["accuracy"], "macro_f1": result.test_metrics["macro_f1"],
             "parameters": result.parameters, "train_seconds": result.train_seconds,
             "sentences_per_second": speed,
-            "validation_macro_f1": result.validation_metrics.get("macro_f1")}
+            "validation_macro_f1": result.validation_metrics.get("macro_f1"),
+            "vectors_seconds": vectors["seconds"] if vectors else None}
 
 
 def mean_rows(rows: list[dict]) -> list[dict]:
@@ -146,12 +175,14 @@ def main() -> None:
         lines = args.rows_from.read_text(encoding="utf-8", errors="replace").splitlines()
         rows = [json.loads(line) for line in lines if line.startswith('{"dataset"')]
         folders = []
+    made_vectors: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="encoderkit-bench-") as tmp:
         for folder in folders:
             dataset = folder.name
             for family in args.families:
+                vectors = make_vectors(family, Path(tmp), made_vectors)
                 for seed in args.seeds or [None]:
-                    row = run_family(family, dataset, folder, Path(tmp), args.threads, seed)
+                    row = run_family(family, dataset, folder, Path(tmp), args.threads, seed, vectors)
                     print(json.dumps(row), flush=True)
                     rows.append(row)
             for row in peer_rows(dataset, folder):
@@ -166,8 +197,19 @@ def main() -> None:
         f"same run on the same split. {args.threads} CPU threads. With several seeds, accuracy, macro-F1 and "
         "times are means over the seeds (each seed: its own validation split and initial weights), and the "
         "last column lists each seed's accuracy. `train s` is time in the training loop "
-        "(all epochs until early stopping); `sentences/s` is inference on the test set at batch 128.\n"
+        "(all epochs until early stopping); `sentences/s` is inference on the test set at batch 128. "
+        f"{vectors_note(rows)}\n"
         f"Reproduce: `python benchmarks/classification.py{seeds_flag(rows)}`.\n\n" + table(rows)))
+
+
+def vectors_note(rows: list[dict]) -> str:
+    """How the word vectors of ``cnn_word2vec`` were made, and in how long (not part of `train s`)."""
+    seconds = [row["vectors_seconds"] for row in rows if row.get("vectors_seconds")]
+    if not seconds:
+        return ""
+    return ("`cnn_word2vec` is `cnn` on word2vec vectors that the run first trains from scratch on WikiText-2 "
+            "with the command in `configs/cnn_word2vec.yaml` (no downloaded weights; "
+            f"{seconds[0]:.0f} s once, not counted in `train s`).")
 
 
 def seeds_flag(rows: list[dict]) -> str:

@@ -67,7 +67,8 @@ def detect_compression(path: str | Path) -> str | None:
 def _check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"word vector file not found: {path} (pass the path of a .txt/.vec/.bin file, optionally .gz/.bz2/.xz)")
+        raise DataError(f"word vector file not found: {path} (pass the path of a .txt/.vec/.bin file, optionally "
+                        f".gz/.bz2/.xz, or train one: encoderkit wordvec train CORPUS -o {path})")
     if path.stat().st_size == 0:
         raise DataError(f"word vector file is empty: {path}")
     return path
