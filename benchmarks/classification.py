@@ -37,6 +37,9 @@ from encoderkit.model_dir import load_model  # noqa: E402
 from encoderkit.tasks.classify import train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
+#: Named corpora in a config's recipe, read from ../shared/data instead of fetched (the same bytes:
+#: the decompressed corpus:wikitext2 equals wiki.train.raw, SHA-256 6707892f...).
+SHARED_COPIES = {"corpus:wikitext2": SHARED / "wikitext2" / "wiki.train.raw"}
 FAMILIES = ["bow", "cnn", "rnn", "lstm", "gru", "transformer", "cnn_word2vec"]
 
 
@@ -81,7 +84,8 @@ def vector_recipe(config_path: Path) -> list[str] | None:
     for line in config_path.read_text(encoding="utf-8").splitlines():
         command = line.lstrip("# ").strip()
         if command.startswith("encoderkit wordvec train "):
-            return shlex.split(command)[1:]
+            return [str(SHARED_COPIES[arg]) if arg in SHARED_COPIES and SHARED_COPIES[arg].is_file() else arg
+                    for arg in shlex.split(command)[1:]]
     return None
 
 

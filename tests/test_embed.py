@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def test_read_records_formats(tmp_path):
     assert list(read_records(tmp_path / "c.csv")) == [("0", "a, quoted one"), ("1", "plain")]
     with pytest.raises(DataError, match="no field 'text'.*body"):
         list(read_records(tmp_path / "b.jsonl"))
+    with gzip.open(tmp_path / "b.jsonl.gz", "wb") as handle:  # compressed inputs read like plain ones
+        handle.write((tmp_path / "b.jsonl").read_bytes())
+    assert list(read_records(tmp_path / "b.jsonl.gz", text_field="body")) == [("q1", "hello"), ("7", "world")]
     with pytest.raises(DataError, match="not found"):
         list(read_records(tmp_path / "missing.jsonl"))
 

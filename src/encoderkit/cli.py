@@ -79,7 +79,7 @@ def train(
 @app.command()
 def evaluate(
     model: Path = typer.Argument(..., help="Model directory (RUN/model)."),
-    data: Path = typer.Argument(..., help="Labelled data file (JSONL, CSV, TSV, Parquet, fastText)."),
+    data: Path = typer.Argument(..., help="Labelled data file (JSONL, CSV, TSV, Parquet, fastText; text formats may be .gz/.bz2/.xz)."),
     text_field: Optional[str] = typer.Option(None, help="Text field (default: the one used in training)."),
     label_field: Optional[str] = typer.Option(None, help="Label field (default: the one used in training)."),
     data_format: str = typer.Option("auto", "--format", help="auto, jsonl, csv, tsv, parquet or fasttext."),
@@ -128,7 +128,7 @@ def evaluate(
 def predict(
     model: Path = typer.Argument(..., help="Model directory (RUN/model)."),
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify; if none, read --file or stdin."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="A text file (one text per line) or JSONL/CSV."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="A text file (one text per line) or JSONL/CSV, plain or .gz/.bz2/.xz."),
     text_field: str = typer.Option("text", help="Text field when --file is JSONL/CSV/Parquet."),
     batch_size: int = typer.Option(64, min=1, help="Texts per batch."),
 ) -> None:
@@ -158,7 +158,7 @@ def predict(
 def embed(
     model: Path = typer.Argument(..., help="encoderkit model directory, or a local Hugging Face / "
                                            "sentence-transformers checkpoint folder (never downloaded)."),
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="Text file (one per line), JSONL, CSV or TSV."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Text file (one per line), JSONL, CSV or TSV, plain or .gz/.bz2/.xz."),
     output: Path = typer.Option(..., "--output", "-o", help="OUT.npy (N x H float32) or OUT.parquet (id, embedding)."),
     text_field: str = typer.Option("text", help="Text field of JSONL/CSV/TSV input."),
     id_field: Optional[str] = typer.Option(None, help="Id field for Parquet output (default: 'id' if present, "

