@@ -213,8 +213,8 @@ def vectors_note(rows: list[dict]) -> str:
         return ""
     return ("`cnn_word2vec` is `cnn` on word2vec vectors that the run first trains from scratch on WikiText-2 "
             "with the command in `configs/cnn_word2vec.yaml` (no downloaded weights; "
-            f"{seconds[0]:.0f} s once, not counted in `train s`). gensim trains on 2 threads, which is not "
-            "bit-reproducible, so these rows also move with the vectors from run to run.")
+            f"{seconds[0]:.0f} s once on one thread, which gives the same vectors on every run; not counted in "
+            "`train s`).")
 
 
 def seeds_flag(rows: list[dict]) -> str:
