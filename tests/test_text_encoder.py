@@ -31,3 +31,13 @@ def test_batches_by_length_returns_input_order_and_builds_no_graph():
     assert not out[:, 2].any() and not out[:, 3].any()  # no autograd, eval mode during the run
     assert module.training  # the caller's mode comes back
     assert seen == [2, 2, 2]
+
+
+def test_the_short_batch_is_the_one_padded_to_the_longest_text():
+    """With a long tail of lengths, padding the remainder batch (not a full one) to the maximum saves most work."""
+    id_lists = [[5] * n for n in (3, 9, 1, 8, 4)]
+    seen = []
+    out = run_in_length_order(LengthAndMode(), id_lists, pad_id=0, batch_size=2, output_dim=4, progress=seen.append)
+    np.testing.assert_array_equal(out[:, 1], [3, 9, 3, 8, 8])  # batches (9) (8,4) (3,1)
+    assert seen == [1, 2, 2]
+    assert run_in_length_order(LengthAndMode(), [], pad_id=0, batch_size=2, output_dim=4).shape == (0, 4)
