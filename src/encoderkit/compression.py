@@ -12,9 +12,19 @@ import lzma
 from pathlib import Path
 from typing import BinaryIO
 
+from encoderkit.errors import DataError
+
 MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
 OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 SUFFIXES = {".gz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz"}
+#: What reading a truncated or corrupt compressed stream raises (EOFError would print click's bare "Aborted.").
+DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError)
+
+
+def corrupt_file_error(path: str | Path, after_line: int, error: BaseException) -> DataError:
+    """The one-line error for a compressed file that stops decompressing part-way."""
+    return DataError(f"{path}: cannot decompress after line {after_line} ({error}); "
+                     "the file is truncated or corrupt: download or compress it again")
 
 
 def detect_compression(path: str | Path) -> str | None:

@@ -58,6 +58,15 @@ def test_compressed_file_with_bad_bytes_names_the_line(tmp_path):
         list(read_texts(tmp_path / "texts.txt.gz"))
 
 
+def test_truncated_compressed_file_is_one_line(tmp_path):
+    import gzip
+
+    whole = gzip.compress("".join(json.dumps(r) + "\n" for r in RECORDS * 50).encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match=r"cut.jsonl.gz: cannot decompress after line \d+ .*truncated or corrupt"):
+        read_examples(tmp_path / "cut.jsonl.gz", text_field="question", label_field="kind")
+
+
 def test_parquet(tmp_path):
     path = tmp_path / "d.parquet"
     pd.DataFrame(RECORDS).to_parquet(path)

@@ -55,3 +55,7 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
         build_vocabulary(Corpus([empty], progress=False))
     with pytest.raises(DataError, match="lower"):
         build_vocabulary([["a", "b"]], min_count=5)
+    whole = gzip.compress(" ".join(f"word{i}" for i in range(20_000)).encode() + b"\n" * 3)
+    (tmp_path / "cut.txt.gz").write_bytes(whole[: len(whole) // 2])  # a download that stopped half-way
+    with pytest.raises(DataError, match=r"cut.txt.gz: cannot decompress after line 0 .*truncated or corrupt"):
+        list(Corpus([tmp_path / "cut.txt.gz"], progress=False))

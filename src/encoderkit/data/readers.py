@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from encoderkit.compression import open_decompressed, without_compression_suffix
+from encoderkit.compression import (DECOMPRESSION_ERRORS, corrupt_file_error, open_decompressed,
+                                    without_compression_suffix)
 from encoderkit.errors import DataError
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "fasttext")
@@ -92,15 +93,19 @@ def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
 
     gzip, bzip2 and xz files are decompressed on the fly (told by their first bytes).
     """
-    with open_decompressed(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1}); "
-                    "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-                ) from None
+    number = 0
+    try:
+        with open_decompressed(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    yield number, raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise DataError(
+                        f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1}); "
+                        "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                    ) from None
+    except DECOMPRESSION_ERRORS as error:
+        raise corrupt_file_error(path, number, error) from None
 
 
 def parse_json_object(line: str, where: str, text_field: str) -> dict:

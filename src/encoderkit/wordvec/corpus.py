@@ -17,7 +17,8 @@ from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from encoderkit.compression import MAGIC, OPENERS, without_compression_suffix
+from encoderkit.compression import (DECOMPRESSION_ERRORS, MAGIC, OPENERS, corrupt_file_error,
+                                    without_compression_suffix)
 from encoderkit.errors import DataError
 
 #: Words are runs of letters/digits, optionally joined by an apostrophe ("don't", "o'neill").
@@ -76,37 +77,47 @@ class Corpus:
     def _is_jsonl(self, path: Path) -> bool:
         return self.json_field is not None or without_compression_suffix(path).suffix in (".jsonl", ".json", ".ndjson")
 
+    @staticmethod
+    def _lines(path: Path, bar: tqdm) -> Iterator[tuple[int, str]]:
+        """(line number, decoded line); the bar follows the bytes read from disk (compressed or not)."""
+        handle, raw = _open_binary(path)
+        number = 0
+        try:
+            with raw, handle:
+                seen = 0
+                for number, line in enumerate(handle, start=1):
+                    position = raw.tell()
+                    bar.update(position - seen)
+                    seen = position
+                    try:
+                        text = line.decode("utf-8")
+                    except UnicodeDecodeError as error:
+                        raise DataError(f"{path}:{number}: not valid UTF-8 ({error.reason}); re-save the corpus as UTF-8") from None
+                    yield number, text
+        except DECOMPRESSION_ERRORS as error:  # a truncated or corrupt .gz/.bz2/.xz
+            raise corrupt_file_error(path, number, error) from None
+
     def _texts(self, path: Path, bar: tqdm) -> Iterator[str]:
         jsonl = self._is_jsonl(path)
         key = self.json_field or "text"
-        handle, raw = _open_binary(path)
-        with raw, handle:
-            seen = 0
-            for number, line in enumerate(handle, start=1):
-                position = raw.tell()
-                bar.update(position - seen)
-                seen = position
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise DataError(f"{path}:{number}: not valid UTF-8 ({error.reason}); re-save the corpus as UTF-8") from None
-                if not jsonl:
-                    yield text
-                    continue
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path}:{number}: not valid JSON ({error.msg}); pass a plain text file without --field") from None
-                if not isinstance(record, dict) or key not in record:
-                    found = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
-                    raise DataError(f"{path}:{number}: no field {key!r} in the JSON record (found: {found}); choose it with --field")
-                value = record[key]
-                if isinstance(value, str):
-                    yield value
-                elif isinstance(value, list):  # e.g. several captions per record
-                    yield from (item for item in value if isinstance(item, str))
+        for number, text in self._lines(path, bar):
+            if not jsonl:
+                yield text
+                continue
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{number}: not valid JSON ({error.msg}); pass a plain text file without --field") from None
+            if not isinstance(record, dict) or key not in record:
+                found = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
+                raise DataError(f"{path}:{number}: no field {key!r} in the JSON record (found: {found}); choose it with --field")
+            value = record[key]
+            if isinstance(value, str):
+                yield value
+            elif isinstance(value, list):  # e.g. several captions per record
+                yield from (item for item in value if isinstance(item, str))
 
     def __iter__(self) -> Iterator[list[str]]:
         """Yield the token list of each non-empty line (plain text) or record (JSONL)."""
