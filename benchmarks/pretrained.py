@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from results_md import RESULTS_DIR, cpu_name, write_json, write_section  # noqa: E402
 
 from encoderkit.embed import SentenceEmbedder, load_embedder  # noqa: E402
-from encoderkit.encoders.pretrained import resolve_checkpoint_path  # noqa: E402
+from encoderkit.checkpoint_folder import resolve_checkpoint_path  # noqa: E402
 from encoderkit.quantize import rowwise_cosine  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -135,8 +135,8 @@ def run_finetune(name: str, folder: Path, workdir: Path) -> dict:
         "lr": config.train.lr,
         "layer_lr_decay": config.encoder.layer_lr_decay,
         "freeze": config.encoder.freeze,
-        "label_smoothing": config.loss.label_smoothing,
-        "class_weights": config.loss.class_weights,
+        "label_smoothing": config.classify.loss.label_smoothing,
+        "class_weights": config.classify.loss.class_weights,
         "pooling": config.pooling,
     }
 

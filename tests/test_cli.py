@@ -112,6 +112,6 @@ def test_quickstart_uses_the_shipped_cnn_settings(tmp_path):
 
     shipped = load_config(ROOT / "configs" / "cnn.yaml")
     quick = validate_config(quickstart_config(tmp_path, tmp_path / "out", shipped.train.epochs))
-    for section in ("tokenizer", "embedding", "encoder", "pooling", "head", "loss"):
+    for section in ("tokenizer", "embedding", "encoder", "pooling", "classify"):
         assert getattr(quick, section) == getattr(shipped, section), section
     assert quick.train.model_dump(exclude={"num_threads"}) == shipped.train.model_dump(exclude={"num_threads"})

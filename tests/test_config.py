@@ -65,13 +65,16 @@ def test_every_shipped_config_builds_and_runs(path):
     import torch
 
     from encoderkit.data.batching import pad_batch
-    from encoderkit.tasks.classify import make_tokenizer
-    from encoderkit.text_encoder import build_classifier
+    from encoderkit.tasks import get_task
+    from encoderkit.tasks.classify import ClassifySpec
+    from encoderkit.text_encoder import build_text_encoder
+    from encoderkit.tokenization import make_tokenizer
 
     config = load_config(path)
     texts = ["What is the capital of France ?", "Who wrote Hamlet ?", "How many legs does a spider have ?"]
     tokenizer = make_tokenizer(config, texts * 3)
-    model = build_classifier(config, tokenizer, num_labels=4).eval()
+    spec = ClassifySpec(("a", "b", "c", "d"), multi_label=False, threshold=0.5)
+    model = get_task(config.task).build_model(config, build_text_encoder(config, tokenizer), spec).eval()
     ids, mask = pad_batch(tokenizer.encode_batch(texts), tokenizer.pad_id)
     with torch.no_grad():
         logits = model(ids, mask)

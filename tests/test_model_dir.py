@@ -27,7 +27,8 @@ def test_directory_holds_json_safetensors_and_tokenizer_only(trained):
     names = sorted(p.name for p in trained.model_dir.iterdir())
     assert names == ["config.json", "labels.json", "model.safetensors", "tokenizer.json", "tokenizer_meta.json"]
     meta = json.loads((trained.model_dir / "config.json").read_text())
-    assert meta["format_version"] == 1 and meta["config"]["encoder"]["kind"] == "gru"
+    assert meta["format_version"] == 2 and meta["task"] == "classify"
+    assert meta["config"]["encoder"]["kind"] == "gru"
     assert json.loads((trained.model_dir / "labels.json").read_text()) == trained.labels
 
 
@@ -63,7 +64,7 @@ def test_incompatible_version_is_refused(trained, tmp_path):
     meta = json.loads((copy / "config.json").read_text())
     meta["format_version"] = 99
     (copy / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelDirectoryError, match="model format v99 .* reads v1"):
+    with pytest.raises(ModelDirectoryError, match="model format v99 .* reads v1, v2"):
         encoderkit.load(copy)
 
 

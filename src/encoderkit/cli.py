@@ -13,7 +13,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from encoderkit.errors import EncoderkitError
 from encoderkit.interop.cli import app as convert_app
@@ -59,21 +61,39 @@ def _per_class_table(metrics: dict) -> Table:
     return table
 
 
+def say(message: str, style: str | None = None) -> None:
+    """Print a line to stderr as plain text: paths and user text may hold [brackets] Rich would eat."""
+    console.print(Text(str(message), style=style or ""), highlight=False, soft_wrap=True)
+
+
+#: Set once a command has printed its own message for Ctrl-C, so ``main`` does not add another.
+_interrupt_reported = False
+
+
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
     overrides: Optional[list[str]] = typer.Argument(None, help="Overrides like train.epochs=5 encoder.hidden_size=256."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in its output_dir."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in output_dir."),
 ) -> None:
-    """Train a classifier from a config; writes a report and a model directory into output_dir."""
+    """Train a model from a config (the task is the config's `task:`); writes a report and a model
+    directory into output_dir."""
+    global _interrupt_reported
     from encoderkit.config import load_config
-    from encoderkit.tasks.classify import train as train_classifier
+    from encoderkit.tasks.runner import run
 
     run_config = load_config(config, overrides or [])
-    result = train_classifier(run_config, resume=resume, echo=console.print)
+    try:
+        result = run(run_config, resume=resume, overwrite=overwrite, echo=say)
+    except KeyboardInterrupt:
+        command = " ".join(["encoderkit train", str(config), *(overrides or []), "--resume"])
+        say(f"interrupted; the run in {run_config.output_dir} continues from its last checkpoint with: {command}")
+        _interrupt_reported = True
+        raise
     if result.test_metrics:
         console.print(_metrics_table("test", result.test_metrics))
-    console.print(f"model saved to [bold]{result.model_dir}[/bold]; report: {result.run_dir / 'report.md'}")
+    say(f"model saved to {result.model_dir}; report: {result.run_dir / 'report.md'}")
 
 
 @app.command()
@@ -88,40 +108,34 @@ def evaluate(
 ) -> None:
     """Evaluate a saved model on labelled data: accuracy, P/R/F1, confusion matrix."""
     from encoderkit.data.readers import read_examples
-    from encoderkit.metrics.classification import classification_metrics
     from encoderkit.model_dir import load_model
     from encoderkit.report import write_report
-    from encoderkit.tasks.classify import check_known_labels
 
     loaded = load_model(model)
-    fields = loaded.config.data
-    examples = read_examples(data, fmt=data_format, text_field=text_field or fields.text_field,
-                             label_field=label_field or fields.label_field, multi_label=loaded.multi_label,
-                             label_separator=fields.label_separator)
-    check_known_labels(examples, loaded.labels, str(data))
-    probabilities = loaded.predict_proba([example.text for example in examples])
-    index = {label: i for i, label in enumerate(loaded.labels)}
-    if loaded.multi_label:
-        import numpy as np
-
-        gold = np.zeros((len(examples), len(loaded.labels)), dtype=int)
-        for row, example in enumerate(examples):
-            gold[row, [index[label] for label in example.labels]] = 1
-        predicted = (probabilities >= loaded.threshold).astype(int)
-    else:
-        gold = [index[example.label] for example in examples]
-        predicted = probabilities.argmax(axis=1)
-    metrics = classification_metrics(gold, predicted, loaded.labels)
-    console.print(_metrics_table(f"{data} ({len(examples)} examples)", metrics))
+    _check_output_folder(output_json, "--json")
+    section = loaded.config.classify
+    examples = read_examples(data, fmt=data_format, text_field=text_field or loaded.config.data.text_field,
+                             label_field=label_field or section.label_field, multi_label=loaded.multi_label,
+                             label_separator=section.label_separator)
+    metrics = loaded.evaluate(examples, source=str(data))
+    console.print(_metrics_table(f"{escape(str(data))} ({len(examples)} examples)", metrics))
     console.print(_per_class_table(metrics))
     if output_json:
-        output_json.write_text(json.dumps(metrics, indent=2))
+        from encoderkit.files import atomic_write_text
+
+        atomic_write_text(output_json, json.dumps(metrics, indent=2))
     if report:
         report.mkdir(parents=True, exist_ok=True)
         path = write_report(report, title=f"Evaluation of {model} on {data}", metrics=metrics,
                             labels=loaded.labels, history=[], metric="macro_f1",
                             facts={"model": str(model), "data": f"{data} ({len(examples)} examples)"})
-        console.print(f"report: {path}")
+        say(f"report: {path}")
+
+
+def _check_output_folder(path: Optional[Path], option: str) -> None:
+    """Fail before the work, not after it, when an output file cannot be written where asked."""
+    if path is not None and not path.parent.is_dir():
+        raise EncoderkitError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
 
 
 @app.command()
@@ -132,25 +146,31 @@ def predict(
     text_field: str = typer.Option("text", help="Text field when --file is JSONL/CSV/Parquet."),
     batch_size: int = typer.Option(64, min=1, help="Texts per batch."),
 ) -> None:
-    """Classify texts; prints one JSON line per text with its label and probabilities."""
-    from encoderkit.data.readers import read_texts
+    """Classify texts; prints one JSON line per text with its label and probabilities (and, for
+    --file and stdin, the input line number)."""
     from encoderkit.model_dir import load_model
+    from encoderkit.texts import as_text_list
 
     loaded = load_model(model)
     if texts:
-        inputs = list(texts)
+        inputs, lines = list(texts), None
+        as_text_list(inputs, where=[f"argument {i + 1}" for i in range(len(inputs))])
     elif file:
-        inputs = list(read_texts(file, text_field=text_field))
+        from encoderkit.data.readers import iter_texts_with_lines
+
+        numbered = list(iter_texts_with_lines(file, text_field=text_field))
+        inputs, lines = [text for _, text in numbered], [line for line, _ in numbered]
     else:
-        inputs = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        numbered = [(number, line.rstrip("\r\n")) for number, line in enumerate(sys.stdin, start=1)]
+        inputs, lines = [text for _, text in numbered], [number for number, _ in numbered]
+        as_text_list(inputs, where=[f"stdin:{number}" for number in lines])
     if not inputs:
         raise EncoderkitError("no texts to classify: pass texts as arguments, --file, or lines on stdin")
-    if any(not text.strip() for text in inputs):
-        raise EncoderkitError("an input text is empty; remove empty texts")
     probabilities = loaded.predict_proba(inputs, batch_size=batch_size)
-    for text, row, label in zip(inputs, probabilities, loaded.decide(probabilities)):
-        record = {"text": text, "label": label,
-                  "probabilities": {name: round(float(p), 6) for name, p in zip(loaded.labels, row)}}
+    for index, (text, row, label) in enumerate(zip(inputs, probabilities, loaded.decide(probabilities))):
+        record = {"line": lines[index]} if lines is not None else {}
+        record.update(text=text, label=label,
+                      probabilities={name: round(float(p), 6) for name, p in zip(loaded.labels, row)})
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -193,12 +213,12 @@ def embed(
             read_records(input_path, input_format, text_field, id_field), 256)]
         report = compare_precision(lambda t: embedder.encode(t, batch_size), lambda t: reduced.encode(t, batch_size),
                                    sample, precision, repeats=1)
-        console.print(f"{report.line()} (on the first {report.texts} texts)")
+        say(f"{report.line()} (on the first {report.texts} texts)")
         embedder = reduced
     result = embed_file(embedder, input_path, output, fmt=input_format, text_field=text_field, id_field=id_field,
                         batch_size=batch_size)
-    console.print(f"embedded {result.rows} texts into {result.output} ({result.rows} x {result.dim}), "
-                  f"{result.seconds:.1f} s, {result.texts_per_second:.0f} texts/s")
+    say(f"embedded {result.rows} texts into {result.output} ({result.rows} x {result.dim}), "
+        f"{result.seconds:.1f} s, {result.texts_per_second:.0f} texts/s")
 
 
 @app.command()
@@ -207,6 +227,7 @@ def quickstart(
                                                    "downloading TREC."),
     output_dir: Path = typer.Option(Path("runs/quickstart"), help="Where the run and model go."),
     epochs: int = typer.Option(10, min=1, help="Training epochs (early stopping may end sooner)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier quickstart run in --output-dir."),
 ) -> None:
     """Download TREC (once, checksummed), train a CNN classifier on CPU, print metrics and predictions."""
     from encoderkit.config import RunConfig, validate_config
@@ -220,8 +241,8 @@ def quickstart(
             raise EncoderkitError(f"{folder} has no {split}; --data needs train.jsonl and test.jsonl")
     raw = quickstart_config(folder, output_dir, epochs)
     config: RunConfig = validate_config(raw)
-    console.print(f"[bold]quickstart[/bold]: {config.encoder.kind} encoder on {folder}")
-    result = train_classifier(config, echo=console.print)
+    say(f"quickstart: {config.encoder.kind} encoder on {folder}", style="bold")
+    result = train_classifier(config, overwrite=overwrite, echo=say)
     console.print(_metrics_table("test", result.test_metrics))
     model = load_model(result.model_dir)
     examples = ["What is the capital of Mongolia ?", "Who wrote the Odyssey ?",
@@ -233,8 +254,8 @@ def quickstart(
     for text, row, label in zip(examples, model.predict_proba(examples), model.predict(examples)):
         table.add_row(text, label, f"{row.max():.3f}")
     console.print(table)
-    console.print(f"model: [bold]{result.model_dir}[/bold]  report: {result.run_dir / 'report.md'}\n"
-                  f"try: encoderkit predict {result.model_dir} \"Where is the Eiffel Tower ?\"")
+    say(f"model: {result.model_dir}  report: {result.run_dir / 'report.md'}\n"
+        f"try: encoderkit predict {result.model_dir} \"Where is the Eiffel Tower ?\"")
 
 
 def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
@@ -246,8 +267,7 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
         "embedding": {"dim": 300, "dropout": 0.2},
         "encoder": {"kind": "cnn", "kernel_sizes": [1, 2, 3, 4], "num_filters": 128},
         "pooling": "max",
-        "head": {"dropout": 0.5},
-        "loss": {"label_smoothing": 0.2},
+        "classify": {"head": {"dropout": 0.5}, "loss": {"label_smoothing": 0.2}},
         "train": {"epochs": epochs, "batch_size": 32, "lr": 2e-3, "patience": 5, "num_threads": 2},
     }
 
@@ -256,20 +276,34 @@ app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explo
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 
 
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app, turning user errors into one line and exit code 2."""
+    """Console entry point: run the app, turning user errors into one line and exit code 2.
+
+    ``--debug`` may stand anywhere on the line (before or after the command) and shows tracebacks.
+    """
+    import click
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    args = [arg for arg in args if arg != "--debug"]
     try:
-        app(args=args, prog_name="encoderkit", standalone_mode=True)
+        code = app(args=args, prog_name="encoderkit", standalone_mode=False)
     except EncoderkitError as error:
         if debug:
             raise
-        console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
-        console.print("interrupted; a training run continues from its last checkpoint with --resume")
-        sys.exit(130)
+    except click.exceptions.ClickException as error:  # usage: a missing argument, an unknown option
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    if code == EXIT_INTERRUPTED and not _interrupt_reported:  # Typer turns Ctrl-C into exit code 130
+        say("interrupted")
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ The resolved config is written to the run directory and into every saved model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -30,12 +30,9 @@ class DataConfig(Section):
     test: str | None = None
     format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "fasttext"] = "auto"
     text_field: str = "text"
-    label_field: str = "label"
-    #: Share of train carved out (stratified, seeded) as validation when no validation file is given.
+    #: Share of train carved out (seeded; stratified by label for classification) as validation
+    #: when no validation file is given.
     validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    multi_label: bool = False
-    #: Separator for multi-label values given as one string ("sports,politics").
-    label_separator: str = ","
 
 
 class TokenizerConfig(Section):
@@ -143,6 +140,23 @@ class LossConfig(Section):
     threshold: float = Field(0.5, gt=0.0, lt=1.0)
 
 
+class ClassifyConfig(Section):
+    """Text classification: labels, the classifier head and its loss."""
+
+    #: Validation metrics, each mapped to True when greater is better; the first is the default.
+    METRICS: ClassVar[dict[str, bool]] = {
+        "macro_f1": True, "micro_f1": True, "weighted_f1": True, "accuracy": True,
+        "macro_precision": True, "macro_recall": True, "loss": False,
+    }
+
+    label_field: str = "label"
+    multi_label: bool = False
+    #: Separator for multi-label values given as one string ("sports,politics").
+    label_separator: str = ","
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
@@ -154,8 +168,9 @@ class TrainConfig(Section):
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     grad_clip: float | None = Field(1.0, gt=0.0)
     grad_accumulation: int = Field(1, ge=1)
-    #: Validation metric for early stopping and best-model selection.
-    metric: Literal["macro_f1", "micro_f1", "weighted_f1", "accuracy", "loss"] = "macro_f1"
+    #: Validation metric for early stopping and best-model selection (default: the task's first
+    #: metric, e.g. macro_f1 for classification); checked against the task's metrics.
+    metric: str | None = None
     #: Stop after this many evaluations without improvement (None: never stop early).
     patience: int | None = Field(3, ge=1)
     #: Evaluate every N optimizer steps (None: once per epoch).
@@ -168,8 +183,17 @@ class TrainConfig(Section):
     progress: bool = True
 
 
+#: Poolings that give every input the same vector on encoders without context: a bag of
+#: embeddings' or a CNN's first token is always [CLS] and its last token carries no sentence.
+POOLINGS_BY_ENCODER: dict[str, tuple[str, ...]] = {
+    "bow": ("mean", "max", "attention"),
+    "cnn": ("mean", "max", "attention"),
+}
+
+
 class RunConfig(Section):
-    """A whole classification run. ``encoder`` is chosen by its ``kind``."""
+    """A whole run: the task, the text encoder (``encoder`` is chosen by its ``kind``), training, and
+    one section per task (only the chosen task's section may be given)."""
 
     task: Literal["classify"] = "classify"
     seed: int = 13
@@ -179,9 +203,44 @@ class RunConfig(Section):
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     encoder: EncoderConfig = Field(default_factory=RecurrentConfig)
     pooling: Pooling = "mean"
-    head: HeadConfig = Field(default_factory=HeadConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
+
+    @property
+    def task_section(self) -> Section:
+        """The chosen task's own section (``classify`` for ``task: classify``)."""
+        return getattr(self, self.task)
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> "RunConfig":
+        for name in TASK_SECTIONS:
+            if name != self.task and name in self.model_fields_set:
+                raise ValueError(f"section '{name}' belongs to task {name}, but task is {self.task}; "
+                                 f"remove it or set task: {name}")
+        metrics = TASK_SECTIONS[self.task].METRICS
+        if self.train.metric is None:
+            self.train.metric = next(iter(metrics))
+        elif self.train.metric not in metrics:
+            raise ValueError(f"train.metric {self.train.metric!r} is not a metric of task {self.task}; "
+                             f"valid metrics: {', '.join(metrics)}")
+        fitting = POOLINGS_BY_ENCODER.get(self.encoder.kind)
+        if fitting and self.pooling not in fitting:
+            raise ValueError(f"pooling {self.pooling!r} gives every text the same vector with a {self.encoder.kind} "
+                             f"encoder; poolings that fit: {', '.join(fitting)}")
+        return self
+
+
+#: task name -> its config section class (the attribute of RunConfig with the same name).
+TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig}
+
+#: Keys that moved into a task section (encoderkit 0.2), with their new place, for the error message.
+MOVED_KEYS = {
+    "head": "classify.head",
+    "loss": "classify.loss",
+    "data.label_field": "classify.label_field",
+    "data.multi_label": "classify.multi_label",
+    "data.label_separator": "classify.label_separator",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +255,15 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override {text!r} has an empty key")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    return key.split("."), value
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({describe_yaml_error(error)}); "
+                          "quote it") from None
+    parts = key.split(".")
+    if any(not part for part in parts):
+        raise ConfigError(f"override {text!r} has an empty part in its key (e.g. train.epochs=5)")
+    return parts, value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -249,7 +315,10 @@ def describe_validation_error(error: ValidationError, root: type[BaseModel] = No
     for item in error.errors():
         loc = tuple(item["loc"])
         shown = ".".join(str(p) for p in loc if str(p) not in _ENCODER_BY_KIND or p == loc[-1])
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and shown in MOVED_KEYS and root is RunConfig:
+            lines.append(f"config key '{shown}' moved to '{MOVED_KEYS[shown]}' in encoderkit 0.2; "
+                         f"write it there")
+        elif item["type"] == "extra_forbidden":
             valid = _valid_keys(root, loc)
             hint = f"; valid keys: {', '.join(valid)}" if valid else ""
             lines.append(f"unknown config key '{shown}'{hint}")
@@ -258,6 +327,8 @@ def describe_validation_error(error: ValidationError, root: type[BaseModel] = No
                 f"unknown encoder kind {item['input'].get('kind')!r} at '{shown}'; "
                 f"valid kinds: {', '.join(sorted(_ENCODER_BY_KIND))}"
             )
+        elif item["type"] == "value_error" and not shown:  # a check across sections (RunConfig's own)
+            lines.append(str(item["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"config '{shown}': {item['msg']} (got {item.get('input')!r})")
     return "; ".join(lines)
@@ -274,14 +345,25 @@ def validate_config(raw: dict[str, Any], model: type[BaseModel] = RunConfig) -> 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (pass the path of a YAML file, e.g. configs/trec_lstm.yaml)")
+        raise ConfigError(f"config file not found: {path} (pass the path of a YAML file, e.g. configs/cnn.yaml)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {error.object[error.start]:#04x} at offset "
+                          f"{error.start}); save the config as UTF-8") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+        raise ConfigError(f"{path} is not valid YAML: {describe_yaml_error(error)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of config sections at the top level")
     return raw
+
+
+def describe_yaml_error(error: yaml.YAMLError) -> str:
+    """PyYAML's problem and its line:column on one line (its own message spans several)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
@@ -296,4 +378,6 @@ def config_to_dict(config: BaseModel) -> dict[str, Any]:
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
+    from encoderkit.files import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))

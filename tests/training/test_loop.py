@@ -50,11 +50,11 @@ def test_run_writes_logs_report_and_selects_best(trec_slice, tmp_path):
 def test_killed_run_resumes_to_identical_weights(trec_slice, tmp_path, monkeypatch, kill_step):
     train_section = {"epochs": 2, "batch_size": 32, "lr": 0.005, "progress": False, "patience": None}
     straight = validate_config(tiny_config(trec_slice, tmp_path / "straight", train=train_section,
-                                           head={"dropout": 0.2}))
+                                           classify={"head": {"dropout": 0.2}}))
     train(straight, echo=lambda *_: None)
 
     interrupted = validate_config(tiny_config(trec_slice, tmp_path / "resumed", train=train_section,
-                                              head={"dropout": 0.2}))
+                                              classify={"head": {"dropout": 0.2}}))
     with monkeypatch.context() as patch:
         kill_after(patch, kill_step)  # 540 training examples / 32 = 17 batches per epoch
         with pytest.raises(Killed):
@@ -81,7 +81,8 @@ def test_a_tie_on_the_metric_goes_to_the_lower_validation_loss():
     assert improves({"macro_f1": 1.0, "loss": 0.10}, state, "macro_f1")
     assert not improves({"macro_f1": 1.0, "loss": 0.30}, state, "macro_f1")
     assert not improves({"macro_f1": 0.99, "loss": 0.01}, state, "macro_f1")  # the metric comes first
-    assert improves({"loss": 0.10}, {"best_metric": 0.2}, "loss")
+    assert improves({"loss": 0.10}, {"best_metric": 0.2}, "loss", greater_is_better=False)
+    assert not improves({"loss": 0.30}, {"best_metric": 0.2}, "loss", greater_is_better=False)
 
 
 def test_resume_with_a_different_config_is_refused(trec_slice, tmp_path):
@@ -90,5 +91,5 @@ def test_resume_with_a_different_config_is_refused(trec_slice, tmp_path):
     base = tiny_config(trec_slice, tmp_path / "run", train={"epochs": 1, "progress": False})
     train(validate_config(base), echo=lambda *_: None)
     changed = tiny_config(trec_slice, tmp_path / "run", train={"epochs": 1, "progress": False, "lr": 0.5})
-    with pytest.raises(ConfigError, match="differs from the run's config.yaml in train.lr"):
+    with pytest.raises(ConfigError, match=r"differs from its checkpoint's in train.lr \(0.001 -> 0.5\)"):
         train(validate_config(changed), resume=True, echo=lambda *_: None)

@@ -24,3 +24,15 @@ class ClassifierHead(nn.Module):
 
     def forward(self, sentence_vectors: torch.Tensor) -> torch.Tensor:
         return self.layers(sentence_vectors)
+
+
+class TextClassifier(nn.Module):
+    """TextEncoder + ClassifierHead: ids (B,T), mask (B,T) -> logits (B,C)."""
+
+    def __init__(self, text_encoder: nn.Module, head: ClassifierHead):
+        super().__init__()
+        self.text_encoder = text_encoder
+        self.head = head
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.text_encoder(ids, mask))

@@ -1,36 +1,40 @@
-"""Text classification, top to bottom: data -> tokenizer -> model -> training loop -> report -> model dir.
+"""Text classification: a text encoder under a classifier head, trained with cross-entropy.
 
     result = train(load_config("configs/cnn.yaml"))
     result.test_metrics["accuracy"], result.model_dir
+
+Read top to bottom, this is the recipe the runner follows for ``task: classify``: read labelled
+files, fix the label set, build ``TextClassifier``, batch token ids with their targets, cross-entropy
+(or binary cross-entropy for multi-label data), scikit-learn's metrics, ``labels.json`` in the model
+directory, and ``ClassifierModel`` as what ``encoderkit.load()`` returns.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.utils import set_seed
+from torch import nn
 from torch.utils.data import DataLoader
 
-from encoderkit.config import RunConfig, config_to_dict, save_config
+from encoderkit.config import ClassifyConfig, RunConfig
 from encoderkit.data.batching import LengthBucketSampler, pad_batch
 from encoderkit.data.readers import Example, read_examples
 from encoderkit.data.splits import stratified_split
-from encoderkit.embeddings import load_pretrained, pretrained_matrix
-from encoderkit.errors import ConfigError, DataError
+from encoderkit.errors import ConfigError, DataError, ModelDirectoryError
+from encoderkit.heads.classifier import ClassifierHead, TextClassifier
 from encoderkit.losses import class_weight_vector, classification_loss
-from encoderkit.metrics.classification import classification_metrics, scalar_metrics
-from encoderkit.model_dir import save_model
-from encoderkit.report import write_report
-from encoderkit.text_encoder import TextClassifier, build_classifier, count_parameters
-from encoderkit.tokenization import Tokenizer
-from encoderkit.training import fit
+from encoderkit.metrics.classification import classification_metrics
+from encoderkit.tasks.base import Loaders, LossFunction, RunResult
+from encoderkit.text_encoder import run_in_length_order
+from encoderkit.texts import as_text_list
 
-MODEL_SUBDIR = "model"
+LABELS_FILE = "labels.json"
 
 
 @dataclass
@@ -40,29 +44,28 @@ class ClassificationData:
     test: list[Example] | None
     labels: list[str]
     multi_label: bool
+    #: Training texts that repeat an earlier training text, and test texts also found in train.
+    duplicate_train_texts: int = 0
+    test_texts_in_train: int = 0
 
 
-@dataclass
-class ClassifyResult:
-    run_dir: Path
-    model_dir: Path
-    labels: list[str]
-    validation_metrics: dict[str, float]
-    test_metrics: dict | None
-    parameters: int
-    train_seconds: float
-    examples_per_second: float
-    coverage: dict | None = None
-    history: list[dict] = field(default_factory=list)
+@dataclass(frozen=True)
+class ClassifySpec:
+    """What a classifier needs besides its weights: label names in output order, and how to decide."""
+
+    labels: tuple[str, ...]
+    multi_label: bool
+    threshold: float
 
 
 # -- data ------------------------------------------------------------------------------------
 
 
-def _read(config: RunConfig, path: str) -> list[Example]:
-    data = config.data
-    return read_examples(path, fmt=data.format, text_field=data.text_field, label_field=data.label_field,
-                         multi_label=data.multi_label, label_separator=data.label_separator)
+def read_labelled(config: RunConfig, path: str) -> list[Example]:
+    section = config.classify
+    return read_examples(path, fmt=config.data.format, text_field=config.data.text_field,
+                         label_field=section.label_field, multi_label=section.multi_label,
+                         label_separator=section.label_separator)
 
 
 def check_known_labels(examples: Sequence[Example], labels: Sequence[str], source: str) -> None:
@@ -79,22 +82,26 @@ def load_data(config: RunConfig) -> ClassificationData:
     """Read train/validation/test; carve a stratified validation split from train if none is given."""
     if not config.data.train:
         raise ConfigError("data.train is not set; give the training file (e.g. data.train=train.jsonl)")
-    train = _read(config, config.data.train)
+    train = read_labelled(config, config.data.train)
     # Labels come from the whole training file, before a validation split is carved out of it.
     labels = sorted({label for example in train for label in example.labels})
+    if len(labels) < 2 and not config.classify.multi_label:
+        raise DataError(f"{config.data.train}: only {len(labels)} distinct label(s) ({', '.join(labels)}); "
+                        "classification needs two or more")
+    seen = Counter(example.text for example in train)
     if config.data.validation:
-        validation = _read(config, config.data.validation)
+        validation = read_labelled(config, config.data.validation)
     elif config.data.validation_fraction > 0:
         train, validation = stratified_split(train, config.data.validation_fraction, config.seed)
     else:
         raise ConfigError("no validation data: set data.validation or data.validation_fraction > 0")
-    test = _read(config, config.data.test) if config.data.test else None
-    if len(labels) < 2 and not config.data.multi_label:
-        raise DataError(f"{config.data.train}: only {len(labels)} distinct label(s); classification needs two or more")
+    test = read_labelled(config, config.data.test) if config.data.test else None
     check_known_labels(validation, labels, config.data.validation or "the validation split")
     if test is not None:
         check_known_labels(test, labels, config.data.test)
-    return ClassificationData(train, validation, test, labels, config.data.multi_label)
+    return ClassificationData(train, validation, test, labels, config.classify.multi_label,
+                              duplicate_train_texts=sum(count - 1 for count in seen.values()),
+                              test_texts_in_train=sum(example.text in seen for example in test or ()))
 
 
 def targets(examples: Sequence[Example], labels: Sequence[str], multi_label: bool) -> torch.Tensor:
@@ -132,49 +139,11 @@ def make_loader(dataset: EncodedDataset, pad_id: int, batch_size: int, shuffle: 
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
 
-# -- model -----------------------------------------------------------------------------------
-
-
-def make_tokenizer(config: RunConfig, train_texts: Sequence[str]):
-    if config.encoder.kind == "pretrained":
-        from encoderkit.encoders.pretrained import CheckpointTokenizer
-
-        return CheckpointTokenizer.from_checkpoint(config.encoder.path, config.tokenizer.max_length,
-                                                   max_chunks=config.encoder.max_chunks,
-                                                   chunk_overlap=config.encoder.chunk_overlap)
-    return Tokenizer.train(train_texts, config.tokenizer)
-
-
-def pretrained_embeddings(config: RunConfig, tokenizer, train_ids, pretrained) -> tuple[np.ndarray | None, dict | None]:
-    """Rows for the embedding table from loaded ``embedding.pretrained`` vectors, and their coverage.
-
-    Also sets ``embedding.dim`` to the vectors' dimension, so the resolved config is the truth.
-    """
-    if pretrained is None:
-        return None, None
-    matrix, coverage = pretrained_matrix(config.embedding, tokenizer.get_vocab(), pretrained,
-                                         tokenizer.token_counts(train_ids), config.seed)
-    if matrix.shape[1] != config.embedding.dim:
-        config.embedding.dim = int(matrix.shape[1])
-    return matrix, coverage
-
-
-def extend_with_pretrained_words(tokenizer: Tokenizer, words: list[str], max_words: int) -> None:
-    """Give a word tokenizer the most frequent pretrained words it lacks (ids of known words stay)."""
-    from tokenizers import models
-
-    from encoderkit.tokenization import UNK
-    from encoderkit.wordvec.init import extend_vocabulary
-
-    tokenizer.backend.model = models.WordLevel(extend_vocabulary(tokenizer.get_vocab(), words, max_words),
-                                               unk_token=UNK)
-
-
 # -- evaluation ------------------------------------------------------------------------------
 
 
 @torch.no_grad()
-def predict_logits(model: TextClassifier, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_logits(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and targets for every example of ``loader``, in dataset order."""
     model.eval()
     device = next(model.parameters()).device
@@ -188,170 +157,198 @@ def predict_logits(model: TextClassifier, loader: DataLoader) -> tuple[torch.Ten
     return torch.cat(logits)[inverse], torch.cat(gold)[inverse]
 
 
-def decisions(logits: torch.Tensor, multi_label: bool, threshold: float) -> np.ndarray:
+def decide_ids(probabilities: np.ndarray, multi_label: bool, threshold: float) -> np.ndarray:
+    """Predicted class ids (N,), or a 0/1 (N, C) matrix of labels at or above ``threshold``."""
     if multi_label:
-        return (torch.sigmoid(logits) >= threshold).int().numpy()
-    return logits.argmax(-1).numpy()
+        return (probabilities >= threshold).astype(int)
+    return probabilities.argmax(axis=1)
 
 
-def evaluate_loader(model, loader, labels, multi_label: bool, threshold: float, loss_fn=None) -> dict:
-    logits, gold = predict_logits(model, loader)
-    gold_array = gold.int().numpy() if multi_label else gold.numpy()
-    metrics = classification_metrics(gold_array, decisions(logits, multi_label, threshold), labels)
-    if loss_fn is not None:
-        metrics["loss"] = float(loss_fn(logits, gold))
-    return metrics
+def probabilities(logits: torch.Tensor, multi_label: bool) -> np.ndarray:
+    """Softmax over classes, or independent sigmoids for multi-label data."""
+    return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)).numpy()
 
 
-# -- the recipe ------------------------------------------------------------------------------
+def gold_matrix(examples: Sequence[Example], labels: Sequence[str], multi_label: bool) -> np.ndarray:
+    """Gold class ids (N,), or a 0/1 (N, C) matrix for multi-label data."""
+    gold = targets(examples, labels, multi_label)
+    return gold.int().numpy() if multi_label else gold.numpy()
 
 
-def train(config: RunConfig, resume: bool = False, echo=print) -> ClassifyResult:
-    """Train, select the best epoch on validation, test, report and save a model directory.
-
-    Args:
-        config: the resolved run config.
-        resume: continue an interrupted run in ``config.output_dir``.
-        echo: where progress lines go (``print`` or a rich console's ``print``).
-    """
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
-    set_seed(config.seed)
-    run_dir = Path(config.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    data = load_data(config)
-    echo(f"data: {len(data.train)} train / {len(data.validation)} validation / "
-         f"{len(data.test) if data.test else 0} test, {len(data.labels)} labels")
-
-    if resume:
-        check_resume_config(config, run_dir)
-    pretrained = None
-    if config.embedding.pretrained and config.encoder.kind != "pretrained":
-        pretrained = load_pretrained(config.embedding, config.tokenizer.kind)
-    if resume and (run_dir / "tokenizer.json").is_file():
-        tokenizer = _load_run_tokenizer(config, run_dir)
-    else:
-        tokenizer = make_tokenizer(config, [example.text for example in data.train])
-        if pretrained is not None and config.embedding.extend_vocab:
-            extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
-        tokenizer.save(run_dir)
-    encode = tokenizer.encode_batch
-    train_ids = encode([example.text for example in data.train])
-    validation_ids = encode([example.text for example in data.validation])
-    matrix, coverage = pretrained_embeddings(config, tokenizer, train_ids, pretrained)
-    save_config(config, run_dir / "config.yaml")
-    model = build_classifier(config, tokenizer, len(data.labels))
-    if matrix is not None:
-        model.text_encoder.embedding.load_matrix(matrix, freeze=config.embedding.freeze)
-    if coverage:
-        echo(f"pretrained vectors cover {coverage['vocab_coverage']:.1%} of the vocabulary and "
-             f"{coverage['token_coverage']:.1%} of training tokens")
-
-    train_targets = targets(data.train, data.labels, data.multi_label)
-    weights = class_weight_vector(config.loss, data.labels,
-                                  train_targets.tolist() if not data.multi_label else [])
-    loss_fn = classification_loss(config.loss, data.multi_label, weights)
-    train_loader = make_loader(EncodedDataset(train_ids, train_targets), tokenizer.pad_id,
-                               config.train.batch_size, shuffle=True, seed=config.seed)
-    validation_loader = make_loader(
-        EncodedDataset(validation_ids, targets(data.validation, data.labels, data.multi_label)),
-        tokenizer.pad_id, config.train.eval_batch_size, shuffle=False, seed=config.seed)
-    threshold = config.loss.threshold
-
-    def compute_loss(module, batch):
-        return loss_fn(module(batch["ids"], batch["mask"]), batch["targets"])
-
-    def evaluate(module):
-        return scalar_metrics(evaluate_loader(module, validation_loader, data.labels, data.multi_label,
-                                              threshold, loss_fn))
-
-    parameters = count_parameters(model)
-    echo(f"model: {config.encoder.kind} encoder, {config.pooling} pooling, {parameters:,} parameters")
-    loop = fit(model, train_loader, compute_loss=compute_loss, evaluate=evaluate, config=config.train,
-               run_dir=run_dir, resume=resume, parameter_groups=parameter_groups(config, model),
-               description=f"{config.encoder.kind}")
-
-    best = next((record for record in loop.history if record["step"] == loop.best_step), {})
-    test_metrics = None
-    if data.test is not None:
-        test_loader = make_loader(EncodedDataset(encode([e.text for e in data.test]),
-                                                 targets(data.test, data.labels, data.multi_label)),
-                                  tokenizer.pad_id, config.train.eval_batch_size, shuffle=False, seed=config.seed)
-        test_metrics = evaluate_loader(model, test_loader, data.labels, data.multi_label, threshold)
-    model_dir = save_model(run_dir / MODEL_SUBDIR, model, config, data.labels, multi_label=data.multi_label,
-                           extra={"coverage": coverage} if coverage else None)
-    facts = {
-        "encoder": f"{config.encoder.kind} ({parameters:,} parameters), pooling {config.pooling}",
-        "tokenizer": f"{config.tokenizer.kind}, {tokenizer.vocab_size:,} tokens",
-        "data": f"{len(data.train)} train / {len(data.validation)} validation / "
-                f"{len(data.test) if data.test else 0} test",
-        "best validation": f"{config.train.metric} {loop.best_metric:.4f} at step {loop.best_step}",
-        "training": f"{loop.steps} steps, {loop.train_seconds:.1f} s, {loop.examples_per_second:.0f} examples/s",
-        "model directory": str(model_dir),
-    }
-    if coverage:
-        facts["pretrained vectors"] = (f"{coverage['vocab_coverage']:.1%} of vocabulary, "
-                                       f"{coverage['token_coverage']:.1%} of training tokens")
-    write_report(run_dir, title=f"Classification report: {Path(config.data.train).parent.name or 'run'}",
-                 metrics=test_metrics or best, labels=data.labels, history=loop.history,
-                 metric=config.train.metric, facts=facts)
-    result = ClassifyResult(run_dir=run_dir, model_dir=model_dir, labels=data.labels,
-                            validation_metrics={k: v for k, v in best.items() if isinstance(v, float)},
-                            test_metrics=test_metrics, parameters=parameters, train_seconds=loop.train_seconds,
-                            examples_per_second=loop.examples_per_second, coverage=coverage,
-                            history=loop.history)
-    (run_dir / "results.json").write_text(json.dumps({
-        "validation": result.validation_metrics, "test": test_metrics, "parameters": parameters,
-        "train_seconds": loop.train_seconds, "examples_per_second": loop.examples_per_second,
-        "coverage": coverage}, indent=2))
-    return result
+# -- the task --------------------------------------------------------------------------------
 
 
-#: Settings that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"train.progress", "train.num_threads", "train.device"}
+class ClassifyTask:
+    """``task: classify``: see the module docstring."""
+
+    name = "classify"
+    section = ClassifyConfig
+
+    def read_data(self, config: RunConfig) -> ClassificationData:
+        return load_data(config)
+
+    def describe_data(self, data: ClassificationData) -> str:
+        line = (f"data: {len(data.train)} train / {len(data.validation)} validation / "
+                f"{len(data.test) if data.test else 0} test, {len(data.labels)} labels")
+        if data.duplicate_train_texts:
+            line += f"; {data.duplicate_train_texts} training texts repeat an earlier one (kept)"
+        if data.test_texts_in_train:
+            line += f"; {data.test_texts_in_train} test texts also occur in train (leakage)"
+        return line
+
+    def training_texts(self, data: ClassificationData) -> list[str]:
+        return [example.text for example in data.train]
+
+    def spec(self, config: RunConfig, data: ClassificationData) -> ClassifySpec:
+        return ClassifySpec(tuple(data.labels), data.multi_label, config.classify.loss.threshold)
+
+    def build_model(self, config: RunConfig, text_encoder: nn.Module, spec: ClassifySpec) -> TextClassifier:
+        head = config.classify.head
+        return TextClassifier(text_encoder, ClassifierHead(text_encoder.output_dim, len(spec.labels),
+                                                           head.hidden_sizes, head.dropout))
+
+    def loaders(self, config: RunConfig, data: ClassificationData, spec: ClassifySpec, tokenizer) -> Loaders:
+        def loader(examples: list[Example], batch_size: int, shuffle: bool) -> DataLoader:
+            dataset = EncodedDataset(tokenizer.encode_batch([example.text for example in examples]),
+                                     targets(examples, spec.labels, spec.multi_label))
+            return make_loader(dataset, tokenizer.pad_id, batch_size, shuffle=shuffle, seed=config.seed)
+
+        return Loaders(train=loader(data.train, config.train.batch_size, shuffle=True),
+                       validation=loader(data.validation, config.train.eval_batch_size, shuffle=False),
+                       test=loader(data.test, config.train.eval_batch_size, shuffle=False) if data.test else None)
+
+    def loss_function(self, config: RunConfig, data: ClassificationData, spec: ClassifySpec) -> LossFunction:
+        train_targets = targets(data.train, spec.labels, spec.multi_label)
+        weights = class_weight_vector(config.classify.loss, spec.labels,
+                                      train_targets.tolist() if not spec.multi_label else [])
+        criterion = classification_loss(config.classify.loss, spec.multi_label, weights)
+
+        def loss(model: nn.Module, batch) -> torch.Tensor:
+            return criterion(model(batch["ids"], batch["mask"]), batch["targets"])
+
+        loss.criterion = criterion  # evaluate() reuses it on whole-split logits
+        return loss
+
+    def evaluate(self, model: nn.Module, loader: DataLoader, spec: ClassifySpec,
+                 loss_function: LossFunction | None = None) -> dict:
+        logits, gold = predict_logits(model, loader)
+        gold_array = gold.int().numpy() if spec.multi_label else gold.numpy()
+        metrics = classification_metrics(gold_array, decide_ids(probabilities(logits, spec.multi_label),
+                                                                spec.multi_label, spec.threshold), spec.labels)
+        if loss_function is not None:
+            metrics["loss"] = float(loss_function.criterion(logits, gold))
+        return metrics
+
+    def save_spec(self, directory: Path, spec: ClassifySpec) -> dict:
+        (directory / LABELS_FILE).write_text(json.dumps(list(spec.labels), indent=2), encoding="utf-8")
+        return {"multi_label": spec.multi_label, "threshold": spec.threshold}
+
+    def load_spec(self, config: RunConfig, directory: Path, meta: dict) -> ClassifySpec:
+        path = directory / LABELS_FILE
+        if not path.is_file():
+            raise ModelDirectoryError(f"{directory} is not a complete encoderkit model: missing {LABELS_FILE}")
+        try:
+            labels = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ModelDirectoryError(f"{path} is damaged (not valid JSON: {error})") from None
+        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels) \
+                or len(set(labels)) != len(labels):
+            raise ModelDirectoryError(f"{path} is damaged: it must hold the list of distinct label names "
+                                      "the model was trained with")
+        outputs = _head_outputs(directory / "model.safetensors")
+        if outputs is not None and outputs != len(labels):
+            raise ModelDirectoryError(f"{path} lists {len(labels)} labels but the model's head has {outputs} "
+                                      "outputs: labels.json was edited or comes from another model")
+        return ClassifySpec(tuple(labels), bool(meta.get("multi_label")), float(meta.get("threshold", 0.5)))
+
+    def predictor(self, model: nn.Module, config: RunConfig, spec: ClassifySpec,
+                  directory: Path | None) -> "ClassifierModel":
+        return ClassifierModel(model, list(spec.labels), config, spec.multi_label, spec.threshold, directory)
+
+    def write_report(self, run_dir: Path, config: RunConfig, spec: ClassifySpec, result: RunResult) -> Path:
+        from encoderkit.report import write_report
+
+        best = next((record for record in result.history if record["step"] == result.best_step), {})
+        return write_report(run_dir, title=f"Classification report: {Path(config.data.train).parent.name or 'run'}",
+                            metrics=result.test_metrics or best, labels=list(spec.labels), history=result.history,
+                            metric=config.train.metric, facts=result.facts)
 
 
-def check_resume_config(config: RunConfig, run_dir: Path) -> None:
-    """Refuse to resume with a config that differs from the interrupted run's in what it computes."""
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.is_file():
-        return
-    import yaml
+def _head_outputs(weights: Path) -> int | None:
+    """Rows of the classifier head's last layer, read from the safetensors header only."""
+    from safetensors import safe_open
 
-    def flat(tree: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
-
-    saved = flat(yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {})
-    current = flat(config_to_dict(config))
-    ignored = RESUMABLE_CHANGES | ({"embedding.dim"} if config.embedding.pretrained else set())
-    changed = sorted(k for k in saved.keys() | current.keys() if k not in ignored and saved.get(k) != current.get(k))
-    if changed:
-        raise ConfigError(f"cannot resume {run_dir}: the config differs from the run's config.yaml in "
-                          f"{', '.join(changed)}; resume with the same config or choose a new output_dir")
-
-
-def _load_run_tokenizer(config: RunConfig, run_dir: Path):
-    if config.encoder.kind == "pretrained":
-        from encoderkit.encoders.pretrained import CheckpointTokenizer
-
-        return CheckpointTokenizer.load(run_dir)
-    return Tokenizer.load(run_dir)
-
-
-def parameter_groups(config: RunConfig, model: TextClassifier):
-    """Layer-wise learning rates for pretrained encoders; None keeps the loop's default groups."""
-    encoder = model.text_encoder.encoder
-    if config.encoder.kind != "pretrained" or config.encoder.layer_lr_decay == 1.0:
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            names = [name for name in handle.keys() if name.startswith("head.layers.") and name.endswith(".weight")]
+            if not names:
+                return None
+            last = max(names, key=lambda name: int(name.split(".")[2]))
+            return int(handle.get_slice(last).get_shape()[0])
+    except Exception:  # a damaged file is reported by the weights check that follows, naming it
         return None
-    groups = encoder.layer_parameter_groups(config.train.lr, config.encoder.layer_lr_decay,
-                                            config.train.weight_decay)
-    encoder_ids = {id(p) for p in encoder.parameters()}
-    rest = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
-    return groups + [{"params": rest, "lr": config.train.lr, "weight_decay": config.train.weight_decay}]
 
+
+# -- the loaded model ------------------------------------------------------------------------
+
+
+class ClassifierModel:
+    """A loaded classifier: ``predict``, ``predict_proba``, ``encode`` on raw texts.
+
+    Each takes a list of texts, or one ``str`` (then it returns one result, not a list of one).
+    """
+
+    task = "classify"
+
+    def __init__(self, model: TextClassifier, labels: list[str], config: RunConfig, multi_label: bool,
+                 threshold: float, directory: Path | None = None):
+        self.model = model.eval()
+        self.labels = labels
+        self.config = config
+        self.multi_label = multi_label
+        self.threshold = threshold
+        self.directory = directory
+
+    @property
+    def tokenizer(self):
+        return self.model.text_encoder.tokenizer
+
+    def predict_proba(self, texts, batch_size: int = 64) -> np.ndarray:
+        """(N, C) probabilities (softmax, or independent sigmoids for multi-label); (C,) for one str."""
+        items, single = as_text_list(texts)
+        logits = run_in_length_order(self.model, self.tokenizer.encode_batch(items), self.tokenizer.pad_id,
+                                     batch_size, len(self.labels))
+        result = probabilities(torch.from_numpy(logits), self.multi_label)
+        return result[0] if single else result
+
+    def predict(self, texts, batch_size: int = 64):
+        """One label per text (multi-class), or the list of labels above the threshold (multi-label)."""
+        items, single = as_text_list(texts)
+        decided = self.decide(self.predict_proba(items, batch_size))
+        return decided[0] if single else decided
+
+    def decide(self, probabilities: np.ndarray) -> list:
+        ids = decide_ids(probabilities, self.multi_label, self.threshold)
+        if self.multi_label:
+            return [[self.labels[j] for j in np.flatnonzero(row)] for row in ids]
+        return [self.labels[j] for j in ids]
+
+    def evaluate(self, examples: Sequence[Example], source: str = "the data", batch_size: int = 64) -> dict:
+        """scikit-learn's metrics (accuracy, P/R/F1, per class, confusion matrix) on labelled examples."""
+        check_known_labels(examples, self.labels, source)
+        probs = self.predict_proba([example.text for example in examples], batch_size)
+        return classification_metrics(gold_matrix(examples, self.labels, self.multi_label),
+                                      decide_ids(probs, self.multi_label, self.threshold), self.labels)
+
+    def encode(self, texts, batch_size: int = 64) -> np.ndarray:
+        """(N, H) sentence vectors from the text encoder (the input of the classifier head); (H,) for one str."""
+        return self.model.text_encoder.encode(texts, batch_size)
+
+
+def train(config: RunConfig, resume: bool = False, overwrite: bool = False, echo=print) -> RunResult:
+    """Train a classifier: the runner with ``task: classify`` (see ``encoderkit.tasks.runner.run``)."""
+    from encoderkit.tasks.runner import run
+
+    if config.task != "classify":
+        raise ConfigError(f"tasks.classify.train got a config for task {config.task}; use tasks.runner.run")
+    return run(config, resume=resume, overwrite=overwrite, echo=echo)

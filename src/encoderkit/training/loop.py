@@ -7,12 +7,20 @@ machines (``accelerate launch``) without changes. Tasks supply two functions:
 - ``evaluate(model) -> dict[str, float]`` on the validation data (must contain ``config.metric``)
 
 and get back the model with its best weights loaded, plus a ``LoopResult``.
+
+Resume is exact, also from a checkpoint inside an epoch: the batch order is a function of
+(seed, epoch), the sampler skips the batches already done, and the random states (Python, NumPy,
+torch's dropout generator, the loader's generator) are restored at the point where they were saved.
+Ctrl-C stops at the next step boundary, writes a checkpoint there and re-raises ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +39,7 @@ from encoderkit.training.checkpoint import (
     find_checkpoint,
     load_checkpoint,
     load_weights,
+    restore_rng_state,
     save_checkpoint,
 )
 from encoderkit.training.logging import MetricLogger
@@ -80,16 +89,38 @@ def _batch_size(batch) -> int:
     return int(batch.shape[0]) if hasattr(batch, "shape") else len(batch)
 
 
-def improves(metrics: dict[str, float], state: dict[str, Any], metric: str) -> bool:
-    """Better on ``metric``; on a tie (e.g. validation macro-F1 1.0 twice), lower validation loss wins."""
+def improves(metrics: dict[str, float], state: dict[str, Any], metric: str, greater_is_better: bool = True) -> bool:
+    """Better on ``metric`` (higher, or lower where ``greater_is_better`` is False); on a tie (e.g.
+    validation macro-F1 1.0 twice), the lower validation loss wins."""
     value, best = metrics[metric], state["best_metric"]
     if best is None:
         return True
-    if metric == "loss":
-        return value < best
-    if value == best and "loss" in metrics and state.get("best_loss") is not None:
+    if value == best and metric != "loss" and "loss" in metrics and state.get("best_loss") is not None:
         return metrics["loss"] < state["best_loss"]
-    return value > best
+    return value > best if greater_is_better else value < best
+
+
+class StopRequest:
+    """Turns the first Ctrl-C (SIGINT) into a flag the loop reads at the next step boundary; a second
+    Ctrl-C interrupts at once. Only installed in the main thread (signals cannot be set elsewhere)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def fit(
@@ -103,6 +134,8 @@ def fit(
     parameter_groups: list[dict[str, Any]] | None = None,
     resume: bool = False,
     description: str = "train",
+    greater_is_better: bool = True,
+    run_config: dict[str, Any] | None = None,
 ) -> LoopResult:
     """Train ``model`` and leave its best weights (by ``config.metric`` on validation) loaded.
 
@@ -116,6 +149,9 @@ def fit(
         parameter_groups: optimizer groups (e.g. layer-wise learning rates); default decays matrices only.
         resume: continue from ``run_dir/checkpoint`` if one exists.
         description: label of the progress bar.
+        greater_is_better: direction of ``config.metric`` (False for a loss or an error rate).
+        run_config: the resolved run config, stored in every checkpoint so a resume with another
+            config can be refused (the caller compares; see ``checkpoint.config_differences``).
 
     Returns:
         LoopResult with the best metric, steps, timing and the evaluation history.
@@ -134,27 +170,31 @@ def fit(
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     scheduler = make_scheduler(optimizer, config, total_steps)
     sampler = getattr(train_loader, "batch_sampler", None)
+    generators = {"loader": train_loader.generator} if getattr(train_loader, "generator", None) is not None else {}
     model, optimizer, prepared_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     unwrapped = accelerator.unwrap_model(model)
 
     state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "step": 0, "best_metric": None, "best_step": 0,
-                             "bad_evaluations": 0, "history": [], "examples_seen": 0, "train_seconds": 0.0}
+                             "bad_evaluations": 0, "history": [], "examples_seen": 0, "train_seconds": 0.0,
+                             "smoothed_loss": None, "config": run_config}
     checkpoint_dir = run_dir / CHECKPOINT_DIR
     existing = find_checkpoint(checkpoint_dir) if resume else None
+    saved_rng = None
     if existing is not None:
         state.update(load_checkpoint(existing, unwrapped, optimizer, scheduler))
+        saved_rng = state.pop("rng")
         accelerator.print(f"resuming from {existing} at step {state['step']} (epoch {state['epoch'] + 1})")
     if state.get("finished"):
         accelerator.print("this run had already finished; loading its best weights")
         load_weights(unwrapped, run_dir / BEST_WEIGHTS)
         return _result(state)
 
-    logger = MetricLogger(run_dir) if accelerator.is_main_process else None
+    logger = MetricLogger(run_dir, resume_step=state["step"] if existing is not None else None) \
+        if accelerator.is_main_process else None
     # In a log file (not a terminal) a bar line every 30 s is enough.
     progress = tqdm(total=total_steps, initial=state["step"], desc=description, unit="step", dynamic_ncols=True,
                     mininterval=0.2 if sys.stderr.isatty() else 30.0,
                     disable=not (config.progress and accelerator.is_main_process))
-    smoothed_loss = None
     stop = False
 
     def run_evaluation() -> bool:
@@ -166,12 +206,12 @@ def fit(
         if config.metric not in metrics:
             raise EncoderkitError(f"train.metric={config.metric} is not among the validation metrics "
                                   f"({', '.join(metrics)})")
-        improved = improves(metrics, state, config.metric)
+        improved = improves(metrics, state, config.metric, greater_is_better)
         if improved and accelerator.is_main_process:
             atomic_save_weights(unwrapped, run_dir / BEST_WEIGHTS)
         value = metrics[config.metric]
         epochs_done = round(state["epoch"] + state["batches_done"] / batches_per_epoch, 3)
-        record = {"step": state["step"], "epoch": epochs_done, "train_loss": smoothed_loss, **metrics}
+        record = {"step": state["step"], "epoch": epochs_done, "train_loss": state["smoothed_loss"], **metrics}
         state["history"].append(record)
         if improved:
             state.update(best_metric=value, best_loss=metrics.get("loss"), best_step=state["step"],
@@ -186,60 +226,79 @@ def fit(
 
     def checkpoint() -> None:
         if accelerator.is_main_process:
-            save_checkpoint(checkpoint_dir, unwrapped, optimizer, scheduler, state)
+            save_checkpoint(checkpoint_dir, unwrapped, optimizer, scheduler, state, generators)
 
     model.train()
-    while state["step"] < total_steps and not stop:
-        # Accelerate's loader counts epochs itself and passes its count to the sampler; set both so
-        # a resumed run replays exactly the order the interrupted one would have used.
-        for seeded in (prepared_loader, sampler):
-            if hasattr(seeded, "set_epoch"):
-                seeded.set_epoch(state["epoch"])
-        started = time.perf_counter()
-        for index, batch in enumerate(prepared_loader):
-            if index < state["batches_done"]:
-                continue  # resuming inside an epoch: the sampler replays the same order
-            with accelerator.accumulate(model):
-                loss = compute_loss(model, batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.grad_clip:
-                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            state["batches_done"] = index + 1
-            state["examples_seen"] += _batch_size(batch)
-            value = float(loss.detach())
-            smoothed_loss = value if smoothed_loss is None else 0.9 * smoothed_loss + 0.1 * value
-            if not accelerator.sync_gradients:
-                continue
-            state["step"] += 1
-            progress.update(1)
-            elapsed = state["train_seconds"] + time.perf_counter() - started
-            speed = state["examples_seen"] / elapsed if elapsed > 0 else 0.0
-            # refresh=False: the bar redraws at its own interval, not on every step (logs stay short).
-            progress.set_description(f"{description} epoch {state['epoch'] + 1} loss {smoothed_loss:.4f} "
-                                     f"{speed:.0f} ex/s", refresh=False)
-            if logger and state["step"] % config.log_every == 0:
-                logger.log("train", state["step"], {"loss": smoothed_loss, "lr": scheduler.get_last_lr()[0],
-                                                    "examples_per_second": speed})
-            if config.eval_every and state["step"] % config.eval_every == 0:
-                state["train_seconds"] += time.perf_counter() - started
+    with StopRequest() as stop_request:
+        while state["step"] < total_steps and not stop:
+            # Accelerate's loader counts epochs itself and passes its count to the sampler; set both so
+            # a resumed run replays exactly the order the interrupted one would have used.
+            for seeded in (prepared_loader, sampler):
+                if hasattr(seeded, "set_epoch"):
+                    seeded.set_epoch(state["epoch"])
+            skip = state["batches_done"]
+            # A checkpoint at an epoch's end was saved before the next epoch drew its loader seed (a
+            # DataLoader draws one from the global random state when it fetches its first batch), one
+            # inside an epoch after it: restore the saved states on the same side of that draw.
+            if saved_rng is not None and skip == 0:
+                restore_rng_state(saved_rng, generators)
+                saved_rng = None
+            epoch_loader = accelerator.skip_first_batches(prepared_loader, skip) if skip else prepared_loader
+            batches = iter(epoch_loader)
+            first = next(batches, None)
+            if saved_rng is not None:
+                restore_rng_state(saved_rng, generators)
+                saved_rng = None
+            started = time.perf_counter()
+            for index, batch in enumerate(itertools.chain([first], batches) if first is not None else [], start=skip):
+                with accelerator.accumulate(model):
+                    loss = compute_loss(model, batch)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and config.grad_clip:
+                        accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                state["batches_done"] = index + 1
+                state["examples_seen"] += _batch_size(batch)
+                value = float(loss.detach())
+                previous = state["smoothed_loss"]
+                state["smoothed_loss"] = value if previous is None else 0.9 * previous + 0.1 * value
+                if not accelerator.sync_gradients:
+                    continue
+                state["step"] += 1
+                progress.update(1)
+                elapsed = state["train_seconds"] + time.perf_counter() - started
+                speed = state["examples_seen"] / elapsed if elapsed > 0 else 0.0
+                # refresh=False: the bar redraws at its own interval, not on every step (logs stay short).
+                progress.set_description(f"{description} epoch {state['epoch'] + 1} loss "
+                                         f"{state['smoothed_loss']:.4f} {speed:.0f} ex/s", refresh=False)
+                if logger and state["step"] % config.log_every == 0:
+                    logger.log("train", state["step"], {"loss": state["smoothed_loss"],
+                                                        "lr": scheduler.get_last_lr()[0],
+                                                        "examples_per_second": speed})
+                if config.eval_every and state["step"] % config.eval_every == 0:
+                    state["train_seconds"] += time.perf_counter() - started
+                    stop = run_evaluation()
+                    checkpoint()
+                    started = time.perf_counter()
+                if stop_request.requested and not stop:
+                    state["train_seconds"] += time.perf_counter() - started
+                    _interrupt(checkpoint, progress, logger)
+                if stop or state["step"] >= total_steps:
+                    break
+            state["train_seconds"] += time.perf_counter() - started
+            epoch_finished = state["batches_done"] >= batches_per_epoch
+            if epoch_finished:
+                state["epoch"] += 1
+                state["batches_done"] = 0
+            if not stop and not config.eval_every and (epoch_finished or state["step"] >= total_steps):
                 stop = run_evaluation()
-                checkpoint()
-                started = time.perf_counter()
             if stop or state["step"] >= total_steps:
-                break
-        state["train_seconds"] += time.perf_counter() - started
-        epoch_finished = state["batches_done"] >= batches_per_epoch
-        if epoch_finished:
-            state["epoch"] += 1
-            state["batches_done"] = 0
-        if not stop and not config.eval_every and (epoch_finished or state["step"] >= total_steps):
-            stop = run_evaluation()
-        if stop or state["step"] >= total_steps:
-            state["finished"] = True
-        checkpoint()
+                state["finished"] = True
+            checkpoint()
+            if stop_request.requested and not state.get("finished"):
+                _interrupt(checkpoint, progress, logger, saved=True)
     progress.close()
     if logger:
         logger.close()
@@ -248,6 +307,20 @@ def fit(
         load_weights(unwrapped, run_dir / BEST_WEIGHTS)
     state["stopped_early"] = stop
     return _result(state)
+
+
+def _interrupt(checkpoint, progress, logger, saved: bool = False) -> None:
+    """Ctrl-C: write a checkpoint at this step boundary (unless just written) and stop.
+
+    After an epoch's last batch the checkpoint still says "inside the epoch", so a resumed run runs
+    that epoch's evaluation exactly as the uninterrupted one would.
+    """
+    if not saved:
+        checkpoint()
+    progress.close()
+    if logger:
+        logger.close()
+    raise KeyboardInterrupt
 
 
 def _result(state: dict[str, Any]) -> LoopResult:

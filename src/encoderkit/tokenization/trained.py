@@ -9,8 +9,6 @@ Every encoding starts with ``[CLS]`` (the ``cls`` pooler reads it) and is trunca
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,11 +16,11 @@ from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, pro
 from tokenizers import Tokenizer as HFTokenizer
 
 from encoderkit.config import TokenizerConfig
-from encoderkit.errors import ConfigError, ModelDirectoryError
+from encoderkit.errors import ConfigError
+from encoderkit.tokenization.base import TOKENIZER_FILE, TextTokenizer, read_backend, read_meta
 
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 SPECIAL_TOKENS = [PAD, UNK, CLS]
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def _normalizer(config: TokenizerConfig) -> normalizers.Normalizer | None:
@@ -41,9 +39,9 @@ def _normalizer(config: TokenizerConfig) -> normalizers.Normalizer | None:
     return normalizers.Sequence(steps) if steps else None
 
 
-def _model_and_trainer(config: TokenizerConfig):
+def _model_and_trainer(config: TokenizerConfig, special_tokens: Sequence[str]):
     common = dict(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-                  special_tokens=SPECIAL_TOKENS, show_progress=False)
+                  special_tokens=list(special_tokens), show_progress=False)
     kind = config.kind
     if kind == "word":
         return (models.WordLevel(unk_token=UNK), trainers.WordLevelTrainer(**common),
@@ -66,31 +64,40 @@ def _model_and_trainer(config: TokenizerConfig):
     raise ConfigError(f"unknown tokenizer kind {kind!r}; valid kinds: word, bpe, wordpiece, unigram, char, pretrained")
 
 
-class Tokenizer:
-    """Text -> token ids, wrapping a Hugging Face ``tokenizers.Tokenizer``."""
+def _pad_and_cls(backend: HFTokenizer) -> tuple[int, int | None]:
+    vocab = backend.get_vocab()
+    pad_token = next((t for t in (PAD, "<pad>", "[pad]") if t in vocab), None)
+    cls_token = next((t for t in (CLS, "<s>") if t in vocab), None)
+    return (vocab[pad_token] if pad_token is not None else 0), (vocab.get(cls_token) if cls_token else None)
+
+
+class Tokenizer(TextTokenizer):
+    """A tokenizer trained on the training text: ``[CLS]`` first, truncated to ``max_length``."""
+
+    kind = "trained"
 
     def __init__(self, backend: HFTokenizer, max_length: int):
-        self.backend = backend
-        self.max_length = max_length
-        self.backend.enable_truncation(max_length)
+        pad_id, self.cls_id = _pad_and_cls(backend)
+        super().__init__(backend, max_length, pad_id)
+        self.backend.enable_truncation(self.max_length)
         self.backend.no_padding()
-        vocab = backend.get_vocab()
-        pad_token = next((t for t in (PAD, "<pad>", "[pad]") if t in vocab), None)
-        self.pad_id = vocab[pad_token] if pad_token is not None else 0
-        cls_token = next((t for t in (CLS, "<s>") if t in vocab), None)
-        self.cls_id = vocab.get(cls_token) if cls_token else None
 
-    # -- construction -------------------------------------------------------------------------
     @classmethod
-    def train(cls, texts: Iterable[str], config: TokenizerConfig) -> "Tokenizer":
-        """Train a tokenizer of ``config.kind`` on ``texts`` (or load a checkpoint's for ``pretrained``)."""
+    def train(cls, texts: Iterable[str], config: TokenizerConfig,
+              extra_special_tokens: Sequence[str] = ()) -> "Tokenizer":
+        """Train a tokenizer of ``config.kind`` on ``texts`` (or load a checkpoint's for ``pretrained``).
+
+        Args:
+            extra_special_tokens: tokens a task needs besides ``[PAD] [UNK] [CLS]`` (a decoder's
+                begin and end of sentence), given ids right after them.
+        """
         if config.kind == "pretrained":
             if not config.path:
                 raise ConfigError("tokenizer.kind=pretrained needs tokenizer.path, the checkpoint directory")
-            from encoderkit.encoders.pretrained import resolve_checkpoint_path
+            from encoderkit.checkpoint_folder import resolve_checkpoint_path
 
             return cls.load(resolve_checkpoint_path(config.path), max_length=config.max_length)
-        model, trainer, pre_tokenizer, decoder = _model_and_trainer(config)
+        model, trainer, pre_tokenizer, decoder = _model_and_trainer(config, [*SPECIAL_TOKENS, *extra_special_tokens])
         backend = HFTokenizer(model)
         normalizer = _normalizer(config)
         if normalizer is not None:
@@ -106,37 +113,11 @@ class Tokenizer:
         return cls(backend, config.max_length)
 
     @classmethod
-    def load(cls, directory: str | Path, max_length: int | None = None) -> "Tokenizer":
-        path = Path(directory) / TOKENIZER_FILE
-        if not path.is_file():
-            raise ModelDirectoryError(f"{path} is missing; the directory needs the tokenizer saved with the model")
-        backend = HFTokenizer.from_file(str(path))
+    def load(cls, directory: str | Path, max_length: int | None = None, prefix: str = "") -> "Tokenizer":
+        backend = read_backend(Path(directory) / f"{prefix}{TOKENIZER_FILE}")
         if max_length is None:
-            meta = Path(directory) / "tokenizer_meta.json"
-            max_length = json.loads(meta.read_text())["max_length"] if meta.is_file() else 512
+            max_length = read_meta(Path(directory), prefix).get("max_length", 512)
         return cls(backend, max_length)
 
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        self.backend.save(str(directory / TOKENIZER_FILE))
-        (directory / "tokenizer_meta.json").write_text(json.dumps({"max_length": self.max_length}))
-
-    # -- use ----------------------------------------------------------------------------------
-    @property
-    def vocab_size(self) -> int:
-        return self.backend.get_vocab_size()
-
-    def get_vocab(self) -> dict[str, int]:
-        return self.backend.get_vocab()
-
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids for each text, ``[CLS]`` first, truncated to ``max_length``."""
-        return [encoding.ids for encoding in self.backend.encode_batch(list(texts))]
-
-    def tokens(self, text: str) -> list[str]:
-        return self.backend.encode(text).tokens
-
-    def token_counts(self, id_lists: Iterable[Sequence[int]]) -> dict[str, int]:
-        """How often each vocabulary token occurs in already-encoded text (for coverage reports)."""
-        counts = Counter(i for ids in id_lists for i in ids)
-        return {self.backend.id_to_token(i): n for i, n in counts.items()}
+    def meta(self) -> dict:
+        return {"max_length": self.max_length}
