@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from support import tiny_config
+from support import read_jsonl, tiny_config
 from encoderkit.config import validate_config
 from encoderkit.tasks.classify import train
 from encoderkit.training.checkpoint import find_checkpoint
@@ -46,9 +46,15 @@ def test_run_writes_logs_report_and_selects_best(trec_slice, tmp_path):
     assert result.test_metrics["accuracy"] > 0.35  # 600 questions, 3 short epochs: well above chance (1/6)
 
 
-@pytest.mark.parametrize("kill_step", [19, 25], ids=["at-epoch-end", "mid-epoch"])
-def test_killed_run_resumes_to_identical_weights(trec_slice, tmp_path, monkeypatch, kill_step):
-    train_section = {"epochs": 2, "batch_size": 32, "lr": 0.005, "progress": False, "patience": None}
+@pytest.mark.parametrize("kill_step, eval_every", [(19, None), (25, None), (7, 5), (12, 5), (23, 5), (30, 4)],
+                         ids=["at-epoch-end", "mid-epoch", "eval5-step7", "eval5-step12", "eval5-epoch2",
+                              "eval4-step30"])
+def test_killed_run_resumes_to_identical_weights(trec_slice, tmp_path, monkeypatch, kill_step, eval_every):
+    """Kills before and after checkpoints, at epoch ends and inside epochs (checkpoints every
+    ``eval_every`` steps): the resumed run ends with the same weights, bit for bit, and the same
+    validation history as one that was never interrupted (dropout on, so random states matter)."""
+    train_section = {"epochs": 2, "batch_size": 32, "lr": 0.005, "progress": False, "patience": None,
+                     "eval_every": eval_every}
     straight = validate_config(tiny_config(trec_slice, tmp_path / "straight", train=train_section,
                                            classify={"head": {"dropout": 0.2}}))
     train(straight, echo=lambda *_: None)
@@ -67,6 +73,11 @@ def test_killed_run_resumes_to_identical_weights(trec_slice, tmp_path, monkeypat
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=0, rtol=0, msg=name)
+
+    def logged(run):
+        return [{k: v for k, v in r.items() if k != "time"} for r in read_jsonl(tmp_path / run / "metrics.jsonl")]
+
+    assert logged("straight") == logged("resumed")
 
 
 def test_early_stopping_stops_when_metric_stalls(trec_slice, tmp_path):
@@ -93,3 +104,56 @@ def test_resume_with_a_different_config_is_refused(trec_slice, tmp_path):
     changed = tiny_config(trec_slice, tmp_path / "run", train={"epochs": 1, "progress": False, "lr": 0.5})
     with pytest.raises(ConfigError, match=r"differs from its checkpoint's in train.lr \(0.001 -> 0.5\)"):
         train(validate_config(changed), resume=True, echo=lambda *_: None)
+
+
+def test_fit_trains_a_regressor_selecting_the_lowest_error(trec_slice, tmp_path):
+    """The loop knows nothing of classification: a text regressor (question length in words) with a
+    lower-is-better validation metric keeps the evaluation with the lowest error."""
+    from torch import nn
+
+    from encoderkit.config import TrainConfig
+    from encoderkit.data.batching import pad_batch
+    from encoderkit.training import fit
+
+    texts = [json.loads(line)["text"] for line in trec_slice["train"].read_text().splitlines()]
+    vocab = {word: i + 1 for i, word in enumerate(sorted({w for t in texts for w in t.split()}))}
+    ids = [[vocab[w] for w in t.split()] for t in texts]
+    lengths = torch.tensor([float(len(x)) for x in ids])
+    train_ids, valid_ids = ids[:500], ids[500:]
+
+    class Regressor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(len(vocab) + 1, 8, padding_idx=0)
+            self.out = nn.Linear(8, 1)
+
+        def forward(self, batch_ids, mask):
+            return self.out(self.embedding(batch_ids).sum(1)).squeeze(-1)
+
+    def batches(rows, targets, size):
+        return [(*pad_batch(rows[i:i + size], 0), targets[i:i + size]) for i in range(0, len(rows), size)]
+
+    loader = torch.utils.data.DataLoader(batches(train_ids, lengths[:500], 25), batch_size=None, shuffle=False)
+    validation = batches(valid_ids, lengths[500:], 100)
+
+    def loss(model, batch):
+        return nn.functional.mse_loss(model(batch[0], batch[1]), batch[2])
+
+    errors = []
+
+    def evaluate(model):
+        with torch.no_grad():
+            mse = float(sum(((model(i, m) - y) ** 2).sum() for i, m, y in validation) / len(valid_ids))
+        errors.append(mse)
+        return {"mse": mse}
+
+    torch.manual_seed(0)
+    model = Regressor()
+    config = TrainConfig(epochs=6, lr=0.05, metric="mse", patience=None, progress=False, warmup_ratio=0.0)
+    result = fit(model, loader, compute_loss=loss, evaluate=evaluate, config=config, run_dir=tmp_path / "run",
+                 greater_is_better=False)
+    assert len(errors) == 6 and errors[-1] < errors[0]  # it learned
+    assert result.best_metric == min(errors)
+    assert result.best_step == 20 * (errors.index(min(errors)) + 1)
+    with torch.no_grad():
+        assert evaluate(model)["mse"] == pytest.approx(min(errors))  # the best weights are the ones loaded

@@ -145,10 +145,9 @@ def check_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> bool
     if resume:
         if find_checkpoint(run_dir / CHECKPOINT_DIR) is not None:
             return False
-        if "config.yaml" not in contents:
-            raise ConfigError(f"nothing to resume in {run_dir}: it holds no run (no checkpoint, no config.yaml); "
-                              "run without --resume to start one")
-        shutil.rmtree(run_dir)
+        if not contents:
+            raise ConfigError(f"nothing to resume in {run_dir}: it holds no run; run without --resume to start one")
+        shutil.rmtree(run_dir)  # what a run killed before its first checkpoint left: nothing to keep
         return True
     if contents and not overwrite:
         shown = ", ".join(contents[:6]) + (", ..." if len(contents) > 6 else "")
