@@ -36,6 +36,18 @@ def test_word2vec_trains_frequency_sorted_vectors(corpus_file: Path, architectur
     assert np.isfinite(result.vectors).all() and result.vectors.std() > 0
 
 
+def test_an_empty_corpus_says_so_rather_than_blaming_min_count(tmp_path: Path) -> None:
+    empty = tmp_path / "punctuation.txt"
+    empty.write_text(" , ; \n...\n")
+    config = Word2VecConfig(dim=4, min_count=1, epochs=1, workers=1)
+    with pytest.raises(DataError, match="^the corpus is empty: no words found") as error:
+        train_word2vec(Corpus([empty], progress=False), config, progress=False)
+    assert "min-count" not in str(error.value)
+    (tmp_path / "few.txt").write_text("one two three\n")
+    with pytest.raises(DataError, match="min_count=5 .*lower --min-count"):
+        train_word2vec(Corpus([tmp_path / "few.txt"], progress=False), Word2VecConfig(dim=4, workers=1), progress=False)
+
+
 def test_word2vec_rejects_unknown_architecture(corpus_file: Path) -> None:
     with pytest.raises(ConfigError, match="skipgram, cbow"):
         train_word2vec(Corpus([corpus_file], progress=False), Word2VecConfig(architecture="glove"))
