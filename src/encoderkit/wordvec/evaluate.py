@@ -268,6 +268,21 @@ def evaluate_all(
     }
 
 
+def match_word(words: list[str], word: str) -> str:
+    """The vocabulary word a query stands for: ``word`` itself, else its first case-insensitive match.
+
+    Raises:
+        DataError: neither is in ``words``.
+    """
+    if word in words:
+        return word
+    folded = word.lower()
+    match = next((candidate for candidate in words if candidate.lower() == folded), None)
+    if match is None:
+        raise DataError(f"{word!r} is not in the vocabulary ({len(words)} words); check the spelling or the casing of the vectors")
+    return match
+
+
 def nearest_neighbors(words: list[str], vectors: np.ndarray, word: str, k: int = 10) -> list[tuple[str, float]]:
     """The ``k`` words with the highest cosine similarity to ``word`` (itself excluded).
 
@@ -280,13 +295,7 @@ def nearest_neighbors(words: list[str], vectors: np.ndarray, word: str, k: int =
     Returns:
         ``[(word, cosine), ...]`` best first.
     """
-    index = {w: i for i, w in reversed(list(enumerate(words)))}
-    row = index.get(word)
-    if row is None:
-        folded = {w.lower(): i for i, w in reversed(list(enumerate(words)))}
-        row = folded.get(word.lower())
-    if row is None:
-        raise DataError(f"{word!r} is not in the vocabulary ({len(words)} words); check the spelling or the casing of the vectors")
+    row = words.index(match_word(words, word))
     unit = _unit(np.asarray(vectors, dtype=np.float32))
     scores = unit @ unit[row]
     scores[row] = -np.inf
