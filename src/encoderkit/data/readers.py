@@ -54,8 +54,11 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
     suffix = without_compression_suffix(path).suffix.lower()  # train.jsonl.gz reads as JSONL
     if suffix in _SUFFIX_FORMATS:
         return _SUFFIX_FORMATS[suffix]
-    with open_decompressed(path) as handle:
-        head = handle.read(4096).removeprefix(codecs.BOM_UTF8)
+    try:
+        with open_decompressed(path) as handle:
+            head = handle.read(4096).removeprefix(codecs.BOM_UTF8)
+    except DECOMPRESSION_ERRORS as error:
+        raise corrupt_file_error(path, 0, error) from None
     if head.lstrip().startswith(b"{"):
         return "jsonl"
     if head.startswith(FASTTEXT_PREFIX.encode()):
