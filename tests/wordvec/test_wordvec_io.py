@@ -113,7 +113,7 @@ def test_duplicates_keep_the_first_vector_and_are_counted(tmp_path: Path, caplog
     assert words == ["a", "b"]
     np.testing.assert_array_equal(loaded, [[1, 2], [3, 4]])
     assert [record.getMessage() for record in caplog.records] == [
-        f"{path}: 3 lines repeat a word already read ('a', 'b'); kept the first vector of each word"]
+        f"{path}: dropped 3 lines whose word was already read ('a', 'b'); kept the first vector of each word"]
     caplog.clear()
     with caplog.at_level("WARNING", logger="encoderkit.wordvec.io"):
         assert load_vectors(path, progress=False, deduplicate=False)[0] == ["a", "b", "a", "b", "a"]
@@ -176,6 +176,20 @@ def test_a_binary_header_announcing_more_than_the_file_holds_is_truncation(tmp_p
     path.write_bytes(b"99999999999 7" + data[data.index(b"\n"):])  # memory follows the bytes read, not the header
     with pytest.raises(DataError, match=f"announces 99999999999 vectors but the file ends after {len(WORDS)}"):
         load_vectors(path, progress=False)
+
+
+@pytest.mark.parametrize("name", ["v.txt", "v.txt.gz", "v.bin.bz2"])
+def test_every_file_opened_is_closed(tmp_path: Path, vectors: np.ndarray, name: str) -> None:
+    import gc
+    import warnings
+
+    path = tmp_path / name
+    save_vectors(path, WORDS, vectors, binary=".bin" in name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        load_vectors(path, progress=False)  # format sniffing opens the file once more
+        gc.collect()
+    assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []
 
 
 def test_missing_file_and_unknown_format(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import io
 import logging
 import queue
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -63,14 +64,20 @@ def _check_file(path: str | Path) -> Path:
     return path
 
 
-def _open_stream(path: Path, bar: tqdm) -> BinaryIO:
-    """Open ``path`` for binary reading, decompressing transparently."""
-    raw = open(path, "rb")
-    counted = io.BufferedReader(_CountingReader(raw, bar), buffer_size=1 << 20)
-    compression = detect_compression(path)
-    if compression is None:
-        return counted
-    return OPENERS[compression](counted, "rb")
+@contextmanager
+def _open_stream(path: Path, bar: tqdm) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary reading, decompressing transparently.
+
+    Every layer is closed explicitly: neither the counting reader nor gzip/bz2/lzma opened on a
+    file object close what they wrap.
+    """
+    with open(path, "rb") as raw, io.BufferedReader(_CountingReader(raw, bar), buffer_size=1 << 20) as counted:
+        compression = detect_compression(path)
+        if compression is None:
+            yield counted
+        else:
+            with OPENERS[compression](counted, "rb") as stream:
+                yield stream
 
 
 def _background_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
@@ -433,8 +440,8 @@ def _first_of_each_word(words: list[str], vectors: np.ndarray, path: Path) -> tu
         return words, vectors
     repeated = list(dict.fromkeys(word for index, word in enumerate(words) if first[word] != index))
     examples = ", ".join(repr(word) for word in repeated[:3]) + (", ..." if len(repeated) > 3 else "")
-    _log.warning(f"{path}: {dropped:,} lines repeat a word already read ({examples}); "
-                 "kept the first vector of each word")
+    _log.warning(f"{path}: dropped {dropped:,} line{'' if dropped == 1 else 's'} whose word was already read "
+                 f"({examples}); kept the first vector of each word")
     keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
     return list(first), vectors[keep]
 
