@@ -89,6 +89,16 @@ def test_match_word_prefers_the_exact_word_then_the_first_case_variant() -> None
         match_word(words, "newt")
 
 
+def test_evaluation_files_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    words, vectors = ["a", "b", "c", "d"], np.eye(4, dtype=np.float32) + 0.1
+    questions = tmp_path / "q.txt"
+    questions.write_text("\ufeff: family\na b c d\n", encoding="utf-8")
+    assert evaluate_analogies(words, vectors, questions).total == 1
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("\ufeffa\tb\t1.0\na\tc\t2.0\nb\td\t3.0\n", encoding="utf-8")
+    assert evaluate_similarity(words, vectors, pairs).pairs == 3
+
+
 def test_bad_evaluation_files(tmp_path: Path) -> None:
     words, vectors = ["a", "b"], np.eye(2, dtype=np.float32)
     headless = tmp_path / "q.txt"

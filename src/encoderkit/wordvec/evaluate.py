@@ -82,7 +82,7 @@ def _read_analogies(path: Path, case_insensitive: bool) -> tuple[list[str], list
     """Section names and (section index, (a, b, c, expected)) questions; gensim's parsing rules."""
     sections: list[str] = []
     questions = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of line 1
         for line_number, line in enumerate(handle, start=1):
             if line.startswith(": "):
                 sections.append(line.lstrip(": ").strip())
@@ -211,7 +211,7 @@ def evaluate_similarity(
     vocab = _ok_vocab(words, restrict_vocab, case_insensitive)
     gold, left, right = [], [], []
     oov = 0
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of line 1
         for line in handle:
             if not line or line.startswith("#"):
                 continue
