@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,8 +18,9 @@ from encoderkit.errors import DataError
 MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
 OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 SUFFIXES = {".gz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz"}
-#: What reading a truncated or corrupt compressed stream raises (EOFError would print click's bare "Aborted.").
-DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError)
+#: What reading a truncated or corrupt compressed stream raises (EOFError would print click's bare "Aborted.";
+#: zlib.error, e.g. "invalid block type", is what gzip raises for damaged data inside a good header).
+DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 
 
 def corrupt_file_error(path: str | Path, after_line: int, error: BaseException) -> DataError:

@@ -15,10 +15,13 @@ each block is sorted on its own and written back in input order.
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
+import os
+import re
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -27,7 +30,8 @@ import numpy as np
 import torch
 
 from encoderkit.compression import without_compression_suffix
-from encoderkit.data.readers import decoded_lines, parse_json_object
+from encoderkit.data.readers import (check_text, delimited_records, field_names, jsonl_records,
+                                     plain_text_lines)
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.text_encoder import run_in_length_order
 
@@ -186,48 +190,69 @@ def _input_format(path: Path, fmt: str) -> str:
     return {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(suffix, "text")
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+_CSV_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")  # "007" is a code, not the number 7: it stays text
+
+
+def _typed_id(value, from_text: bool) -> int | str:
+    """An id as the input typed it: JSON integers (and CSV cells written as integers) stay integers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif from_text and isinstance(value, str) and _CSV_INTEGER.fullmatch(value):
+        number = int(value)
+    else:
+        return str(value)
+    return number if _INT64[0] <= number <= _INT64[1] else str(value)  # Parquet ids are int64
+
+
 def read_records(
     path: str | Path, fmt: str = "auto", text_field: str = "text", id_field: str | None = None
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[int | str, str]]:
     """Stream ``(id, text)`` pairs from a text (one per line), JSONL, CSV or TSV file, plain or gz/bz2/xz.
 
     Args:
         path: input file.
         fmt: ``auto`` (by suffix), ``text``, ``jsonl``, ``csv`` or ``tsv``.
         text_field: the field holding the text (JSONL/CSV/TSV).
-        id_field: the field holding an id; default: ``id`` if present, else the 0-based row number.
+        id_field: the field holding an id; default: ``id`` if present, else the 0-based record number.
 
-    Yields:
-        ``(id, text)`` in file order; blank lines in text files are kept as empty texts so row
-        numbers match line numbers.
+    Returns:
+        An iterator of ``(id, text)`` in file order. Ids keep their type: JSON integers, CSV cells
+        written as integers (``"42"``, not ``"042"``) and record numbers are ``int``, others ``str``.
+
+    Raises:
+        DataError: a missing file or field, or an empty text, named by ``path:line``.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     fmt = _input_format(path, fmt)
-    lines = decoded_lines(path)  # UTF-8 checked line by line: a bad byte is reported with its line
-    if fmt == "text":
-        for number, line in lines:
-            yield str(number - 1), line.rstrip("\r\n")
-        return
+    if fmt == "text":  # a blank line is an error: skipping it would shift every later row
+        return ((number - 1, text) for number, text in plain_text_lines(path))
     if fmt == "jsonl":
-        records: Iterable[dict] = (
-            parse_json_object(line, f"{path}:{number}", text_field) for number, line in lines if line.strip()
-        )
+        records = jsonl_records(path, text_field)
     elif fmt in ("csv", "tsv"):
-        records = csv.DictReader((line for _, line in lines), delimiter="," if fmt == "csv" else "\t")
+        records = delimited_records(path, "," if fmt == "csv" else "\t")
     else:
         raise ConfigError(f"unknown input format {fmt!r}; valid: auto, text, jsonl, csv, tsv")
-    for row, record in enumerate(records):
+    return _keyed_texts(path, records, text_field, id_field, from_text=fmt != "jsonl")
+
+
+def _keyed_texts(path: Path, records: Iterable[tuple[int, dict]], text_field: str, id_field: str | None,
+                 from_text: bool) -> Iterator[tuple[int | str, str]]:
+    for row, (number, record) in enumerate(records):
+        where = f"{path}:{number}"
         if text_field not in record:
-            raise DataError(f"{path} record {row + 1} has no field {text_field!r} (fields: {', '.join(record)})")
-        key = id_field or ("id" if "id" in record else None)
+            raise DataError(f"{where}: no field {text_field!r} (fields: {field_names(record)}); "
+                            "choose it with --text-field")
         if id_field and id_field not in record:
-            raise DataError(f"{path} record {row + 1} has no id field {id_field!r}")
-        yield (str(record[key]) if key else str(row)), str(record[text_field] or "")
+            raise DataError(f"{where}: no id field {id_field!r} (fields: {field_names(record)}); "
+                            "choose it with --id-field")
+        key = id_field or ("id" if "id" in record else None)
+        yield (_typed_id(record[key], from_text) if key else row), check_text(record[text_field], where, text_field)
 
 
-def _blocks(records: Iterable[tuple[str, str]], size: int) -> Iterator[tuple[list[str], list[str]]]:
+def _blocks(records: Iterable[tuple[int | str, str]], size: int) -> Iterator[tuple[list, list[str]]]:
     ids, texts = [], []
     for key, text in records:
         ids.append(key)
@@ -252,15 +277,17 @@ def embed_file(
 ) -> EmbedReport:
     """Embed every text of a file into ``.npy`` (N,H) float32 or Parquet (``id``, ``embedding``).
 
-    The input is read twice for ``.npy`` (a cheap first pass counts rows so the output can be a
-    preallocated memory map) and once for Parquet (row groups are appended per block); in both
-    cases at most ``block_size`` texts and their vectors are held in memory.
+    The input is read twice: a cheap first pass checks every record, counts them (so ``.npy`` can be
+    a preallocated memory map) and finds the id type (int64 when every id is an integer, else
+    string); the second embeds ``block_size`` texts at a time, so memory stays bounded. The output
+    is written under a temporary name beside it and moved into place only when complete: a failed
+    run leaves an existing file as it was.
 
     Args:
         embedder: anything with ``encode(texts, batch_size) -> (n,H)`` and ``dim``.
         input_path: text (one per line), JSONL, CSV or TSV.
         output_path: ``*.npy`` or ``*.parquet``.
-        fmt, text_field, id_field: see ``read_records``.
+        fmt, text_field, id_field: see ``read_records``; ``id_field`` needs Parquet output.
         batch_size: texts per forward pass.
         block_size: texts read, sorted and embedded together.
         progress: show a progress bar.
@@ -272,38 +299,70 @@ def embed_file(
     suffix = output_path.suffix.lower()
     if suffix not in (".npy", ".parquet"):
         raise ConfigError(f"output {output_path} must end in .npy or .parquet")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy" and id_field is not None:
+        raise ConfigError(f"--id-field {id_field!r} needs Parquet output: {output_path.name} holds only the "
+                          "vectors (row i is input record i); write OUT.parquet to keep the ids")
     records = lambda: read_records(input_path, fmt, text_field, id_field)  # noqa: E731
     start = time.perf_counter()
-    if suffix == ".npy":
-        total = sum(1 for _ in records())
-        out = np.lib.format.open_memmap(output_path, mode="w+", dtype=np.float32, shape=(total, embedder.dim))
-        written = 0
-        with _progress_bar(total, progress) as bar:
-            for _, texts in _blocks(records(), block_size):
-                out[written : written + len(texts)] = embedder.encode(texts, batch_size=batch_size)
-                written += len(texts)
-                if bar is not None:
-                    bar(len(texts))
-        out.flush()
-        del out
-    else:
-        written = _write_parquet(embedder, records(), output_path, batch_size, block_size, progress)
+    total, integer_ids = 0, True
+    for key, _ in records():  # every record is checked before any output exists
+        total += 1
+        integer_ids = integer_ids and isinstance(key, int)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with _replace_when_complete(output_path) as partial:
+        if suffix == ".npy":
+            written = _write_npy(embedder, records(), partial, total, batch_size, block_size, progress)
+        else:
+            written = _write_parquet(embedder, records(), partial, integer_ids, batch_size, block_size, progress)
     return EmbedReport(written, embedder.dim, time.perf_counter() - start, str(output_path))
 
 
-def _write_parquet(embedder, records, output_path: Path, batch_size: int, block_size: int, progress: bool) -> int:
+@contextmanager
+def _replace_when_complete(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, moved over it (atomically) only if the block succeeds.
+
+    Writing ``path`` itself would turn a good file into a valid-looking partial one (Parquet
+    closes a readable file even on error) when a run fails or is interrupted part-way.
+    """
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")  # same folder: os.replace is atomic
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:  # Ctrl-C too: never leave the partial file behind
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _write_npy(embedder, records, output_path: Path, total: int, batch_size: int, block_size: int,
+               progress: bool) -> int:
+    out = np.lib.format.open_memmap(output_path, mode="w+", dtype=np.float32, shape=(total, embedder.dim))
+    written = 0
+    with _progress_bar(total, progress) as bar:
+        for _, texts in _blocks(records, block_size):
+            out[written : written + len(texts)] = embedder.encode(texts, batch_size=batch_size)
+            written += len(texts)
+            if bar is not None:
+                bar(len(texts))
+    out.flush()
+    del out
+    return written
+
+
+def _write_parquet(embedder, records, output_path: Path, integer_ids: bool, batch_size: int, block_size: int,
+                   progress: bool) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32(), embedder.dim))])
+    id_type = pa.int64() if integer_ids else pa.string()
+    schema = pa.schema([("id", id_type), ("embedding", pa.list_(pa.float32(), embedder.dim))])
     written = 0
     with pq.ParquetWriter(str(output_path), schema) as writer, _progress_bar(None, progress) as bar:
         for ids, texts in _blocks(records, block_size):
             vectors = embedder.encode(texts, batch_size=batch_size)
             flat = pa.array(vectors.reshape(-1), type=pa.float32())
             column = pa.FixedSizeListArray.from_arrays(flat, embedder.dim)
-            writer.write_table(pa.table({"id": pa.array(ids, pa.string()), "embedding": column}, schema=schema))
+            keys = ids if integer_ids else [str(key) for key in ids]
+            writer.write_table(pa.table({"id": pa.array(keys, id_type), "embedding": column}, schema=schema))
             written += len(texts)
             if bar is not None:
                 bar(len(texts))

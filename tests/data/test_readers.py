@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from encoderkit.data.readers import read_examples, read_texts
+from encoderkit.data.readers import detect_format, iter_texts_with_lines, read_examples, read_texts
 from encoderkit.errors import DataError
 
 RECORDS = [
@@ -119,5 +119,68 @@ def test_missing_and_empty_files(tmp_path):
 
 def test_read_texts_plain_lines(tmp_path):
     path = tmp_path / "texts.txt"
-    path.write_text("first line\n\nsecond line\n")
+    path.write_text("first line\nsecond line\n")  # the final newline ends a line, it is no blank line
     assert list(read_texts(path)) == ["first line", "second line"]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\r"])
+def test_read_texts_refuses_a_blank_line_instead_of_shifting_the_outputs(tmp_path, blank):
+    path = tmp_path / "texts.txt"
+    path.write_text(f"first line\n{blank}\nthird line\n")
+    with pytest.raises(DataError, match=r"^\S*texts.txt:2: the text is empty; remove the line or fill it in$"):
+        list(read_texts(path))
+
+
+def test_iter_texts_with_lines_numbers_each_text_by_its_line(tmp_path):
+    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    assert list(iter_texts_with_lines(tmp_path / "a.txt")) == [(1, "one"), (2, "two")]
+    # blank JSONL lines hold no record, so they are skipped, but the numbers still match the file
+    (tmp_path / "b.jsonl").write_text('{"text": "one"}\n\n{"text": "three"}\n')
+    assert list(iter_texts_with_lines(tmp_path / "b.jsonl")) == [(1, "one"), (3, "three")]
+    (tmp_path / "c.csv").write_text('text,label\nfirst,x\n"second, quoted",y\n')
+    assert list(iter_texts_with_lines(tmp_path / "c.csv", "auto", "text")) == [(2, "first"), (3, "second, quoted")]
+    pd.DataFrame({"body": ["p", "q"]}).to_parquet(tmp_path / "d.parquet")
+    assert list(iter_texts_with_lines(tmp_path / "d.parquet", text_field="body")) == [(1, "p"), (2, "q")]
+    with pytest.raises(DataError, match="input file not found"):
+        iter_texts_with_lines(tmp_path / "missing.txt")
+
+
+BOM = "\ufeff"
+
+
+@pytest.mark.parametrize("name,content", [
+    ("excel.csv", "text,label\nhello,a\n"),
+    ("excel.tsv", "text\tlabel\nhello\ta\n"),
+    ("notepad.jsonl", '{"text": "hello", "label": "a"}\n'),
+    ("labels.ft", "__label__a hello\n"),
+])
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(BOM + content, encoding="utf-8")
+    assert as_pairs(read_examples(path)) == [("hello", ("a",))]
+
+
+def test_a_byte_order_mark_in_plain_text_and_compressed_files(tmp_path):
+    import gzip
+
+    (tmp_path / "texts.txt").write_text(BOM + "hello\nworld\n", encoding="utf-8")
+    assert list(read_texts(tmp_path / "texts.txt")) == ["hello", "world"]
+    with gzip.open(tmp_path / "data", "wb") as handle:  # no suffix: the format is sniffed past the mark
+        handle.write((BOM + '{"text": "hello", "label": "a"}\n').encode("utf-8"))
+    assert detect_format(tmp_path / "data") == "jsonl"
+    assert as_pairs(read_examples(tmp_path / "data")) == [("hello", ("a",))]
+
+
+def test_odd_field_names_and_broken_csv_rows_stay_on_one_line(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('"multi\nline",label\nx,a\n')
+    with pytest.raises(DataError, match=r"d.csv:3: no field 'text' \(fields: 'multi\\nline', label\)"):
+        read_examples(path)
+    path.write_bytes(b"text,label\nfine,a\nbro\rken,b\n")  # a lone carriage return inside an unquoted cell
+    with pytest.raises(DataError, match=r"d.csv:3: not a valid CSV row \(new-line character seen in unquoted field\); "
+                                        r"check its quotes$"):
+        read_examples(path)
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "\n")
+    with pytest.raises(DataError, match=r"deep.jsonl:1: the JSON nests too deeply"):
+        read_examples(deep)

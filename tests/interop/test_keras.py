@@ -14,6 +14,7 @@ import torch
 os.environ["KERAS_BACKEND"] = "torch"
 keras = pytest.importorskip("keras")
 
+from encoderkit.encoders.rnn import PaddingError  # noqa: E402
 from encoderkit.interop.keras import (  # noqa: E402
     KerasConversionError,
     convert_keras_file,
@@ -181,6 +182,93 @@ def test_gru_reset_before_product_is_refused():
     )
     with pytest.raises(KerasConversionError, match="reset_after=False"):
         convert_keras_model(model)
+
+
+def sequence_dense_model(kind: str, bidirectional: bool, zero_output_for_mask: bool = False):
+    """Embedding(mask_zero) -> recurrent(return_sequences) -> Dense: Keras applies the Dense at padded steps too."""
+    keras.utils.set_random_seed(4)
+    layer = RECURRENT[kind](UNITS, return_sequences=True, zero_output_for_mask=zero_output_for_mask)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int64"),
+            keras.layers.Embedding(VOCAB, EMBEDDING, mask_zero=True),
+            keras.layers.Bidirectional(layer) if bidirectional else layer,
+            keras.layers.Dense(3),
+        ]
+    )
+    randomize(model, seed=6)
+    return model
+
+
+@pytest.mark.parametrize(
+    "kind, bidirectional, zero_output_for_mask",
+    [("LSTM", False, False), ("LSTM", True, False), ("GRU", False, True), ("SimpleRNN", False, False)],
+)
+def test_dense_over_sequences_matches_keras_at_padded_steps_too(kind, bidirectional, zero_output_for_mask):
+    model = sequence_dense_model(kind, bidirectional, zero_output_for_mask)
+    expected = numpy(model(IDS))  # (B,T,3): at padding, Dense of the repeated last output, or its bias
+    out = convert_keras_model(model)(torch.from_numpy(IDS))
+    assert float(np.abs(out.output.detach().numpy() - expected).max()) <= ATOL
+    assert torch.all(out.states[~out.mask] == 0)  # the recurrent states themselves stay zero at padding
+
+
+def convert_keras_file_from(model, folder):
+    model.save(folder / "model.keras")
+    return convert_keras_file(folder / "model.keras", folder / "converted")
+
+
+def test_directories_converted_before_zero_output_for_mask_was_recorded_follow_keras_defaults(tmp_path):
+    model = sequence_dense_model("LSTM", bidirectional=False)
+    out_dir = convert_keras_file_from(model, tmp_path)
+    config_path = out_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    for stage in config["stages"]:
+        stage.pop("zero_output_for_mask", None)
+    config_path.write_text(json.dumps(config))
+    output = load_converted(out_dir)(torch.from_numpy(IDS)).output
+    assert float(np.abs(output.detach().numpy() - numpy(model(IDS))).max()) <= ATOL
+
+
+def test_left_padded_ids_are_refused_with_the_keras_fix():
+    model = sequence_dense_model("GRU", bidirectional=False)
+    left_padded = torch.from_numpy(np.array([[0, 0, 3, 5], [4, 1, 9, 2]], dtype="int64"))  # pad_sequences' default
+    with pytest.raises(PaddingError, match=r"right-padded ids .*pad_sequences\(\.\.\., padding='post'\)"):
+        convert_keras_model(model)(left_padded)
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated", "empty", "zip without config.json"])
+def test_a_damaged_keras_file_is_one_line_saying_so(tmp_path, damage):
+    import zipfile
+
+    good = tmp_path / "good.keras"
+    stacked_model().save(good)
+    path = tmp_path / "model.keras"
+    if damage == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(2000))
+    elif damage == "truncated":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.txt", "not a model")
+    with pytest.raises(KerasConversionError) as error:
+        convert_keras_file(path, tmp_path / "out")
+    assert str(error.value) == (f"{path} is not a readable .keras archive (damaged, truncated, or not a Keras file); "
+                                "save the model again with model.save('model.keras')")
+
+
+def test_cli_prints_bracketed_paths_as_written(tmp_path):
+    from typer.testing import CliRunner
+
+    from encoderkit.cli import app as main_app
+
+    model_path = tmp_path / "caps[v2].keras"  # Rich markup would drop "[v2]"
+    stacked_model().save(model_path)
+    out_dir = tmp_path / "out[bold]"
+    result = CliRunner().invoke(main_app, ["convert", "keras", str(model_path), str(out_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"converted {model_path} -> {out_dir}" in result.output
 
 
 def test_load_converted_reports_missing_files(tmp_path):

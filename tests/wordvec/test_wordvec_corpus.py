@@ -32,6 +32,12 @@ def test_text_and_jsonl_and_gzip(tmp_path: Path) -> None:
     assert vocabulary.words == ["hello"] and vocabulary.counts == [3] and vocabulary.total_tokens == 8
 
 
+def test_a_byte_order_mark_starts_no_word_and_breaks_no_json(tmp_path: Path) -> None:
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + json.dumps({"text": "Hello JSON"}) + "\n", encoding="utf-8")
+    (tmp_path / "bom.txt").write_text("\ufeffHello text\n", encoding="utf-8")
+    assert list(Corpus([tmp_path / "bom.jsonl", tmp_path / "bom.txt"], progress=False)) == [["hello", "json"], ["hello", "text"]]
+
+
 def test_real_trec_field() -> None:
     corpus = Corpus([shared("trec", "train.jsonl")], json_field="text", progress=False)
     first = next(iter(corpus))

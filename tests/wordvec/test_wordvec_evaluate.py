@@ -14,6 +14,7 @@ from encoderkit.wordvec.evaluate import (
     evaluate_analogies,
     evaluate_similarity,
     gensim_test_file,
+    match_word,
     nearest_neighbors,
 )
 from encoderkit.wordvec.io import load_vectors
@@ -78,6 +79,24 @@ def test_evaluate_all_and_neighbors(glove_prefix) -> None:
     assert [w for w, _ in neighbours] == [w for w, _ in kv.most_similar("king", topn=5)]
     with pytest.raises(DataError, match="not in the vocabulary"):
         nearest_neighbors(words, vectors, "qwzxv")
+
+
+def test_match_word_prefers_the_exact_word_then_the_first_case_variant() -> None:
+    words = ["frog", "Frog", "TOAD", "toad"]
+    assert match_word(words, "Frog") == "Frog" and match_word(words, "frog") == "frog"
+    assert match_word(words, "FROG") == "frog" and match_word(words, "Toad") == "TOAD"
+    with pytest.raises(DataError, match="'newt' is not in the vocabulary"):
+        match_word(words, "newt")
+
+
+def test_evaluation_files_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    words, vectors = ["a", "b", "c", "d"], np.eye(4, dtype=np.float32) + 0.1
+    questions = tmp_path / "q.txt"
+    questions.write_text("\ufeff: family\na b c d\n", encoding="utf-8")
+    assert evaluate_analogies(words, vectors, questions).total == 1
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("\ufeffa\tb\t1.0\na\tc\t2.0\nb\td\t3.0\n", encoding="utf-8")
+    assert evaluate_similarity(words, vectors, pairs).pairs == 3
 
 
 def test_bad_evaluation_files(tmp_path: Path) -> None:

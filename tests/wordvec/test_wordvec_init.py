@@ -26,8 +26,26 @@ def test_found_rows_special_rows_and_coverage() -> None:
     np.testing.assert_array_equal(matrix[4], VECTORS[1])  # "Paris" found as "paris"
     np.testing.assert_array_equal(matrix[5], 0.0)  # zebra: zero policy
     np.testing.assert_array_equal(matrix[6], VECTORS[3])
-    assert coverage == {"vocab_coverage": 0.75, "token_coverage": 0.8, "found": 3, "vocab_size": 7, "dim": 3}
+    assert coverage == {"vocab_coverage": 0.75, "token_coverage": 0.8, "found": 3, "vocab_size": 7, "dim": 3,
+                        "train_vocab_coverage": 2 / 3, "train_vocab_found": 2, "train_vocab_size": 3}
     assert "3 of 7" in describe_coverage(coverage)
+
+
+def test_coverage_of_an_extended_vocabulary_reports_the_training_words_own_share() -> None:
+    # extend_vocab fills the vocabulary with the vectors' own words: every one of them is "found"
+    words = WORDS + [f"extra{i}" for i in range(96)]
+    vectors = np.ones((len(words), 3), dtype=np.float32)
+    vocab = extend_vocabulary(VOCAB, words, max_words=len(words))
+    counts = {"the": 6, "zebra": 2, "Paris": 0, "[CLS]": 5}  # what the training text holds ("Paris": never)
+    _, coverage = align_vectors(vocab, words, vectors, oov="zero", token_counts=counts)
+    assert coverage["vocab_coverage"] == 101 / 102  # 4 trained + 98 added entries: only zebra lacks a vector
+    assert (coverage["train_vocab_found"], coverage["train_vocab_size"], coverage["train_vocab_coverage"]) == (1, 2, 0.5)
+    assert coverage["token_coverage"] == 0.75
+    assert describe_coverage(coverage, "v.txt") == (
+        "v.txt: 101 of 105 vocabulary entries have a pretrained vector (99.0% of the vocabulary, "
+        "50.0% of the 2 distinct training tokens, 75.0% of training tokens), dim 3")
+    _, same = align_vectors(VOCAB, WORDS, VECTORS, oov="zero", token_counts={"the": 1, "dog": 1, "Paris": 1, "zebra": 1})
+    assert "distinct training tokens" not in describe_coverage(same)  # 75.0% both: said once
 
 
 def test_lowercase_fallback_can_be_disabled() -> None:
@@ -78,8 +96,10 @@ def test_classifier_starts_from_frozen_vectors(trec_slice, tmp_path: Path, small
     raw["train"]["epochs"] = 1
     result = train(validate_config(raw), echo=lambda *_: None)
     coverage = result.coverage
-    assert set(coverage) == {"vocab_coverage", "token_coverage", "found", "vocab_size", "dim"}
+    assert set(coverage) == {"vocab_coverage", "token_coverage", "found", "vocab_size", "dim",
+                             "train_vocab_coverage", "train_vocab_found", "train_vocab_size"}
     assert coverage["dim"] == 50 and 0.5 < coverage["vocab_coverage"] <= 1.0 and coverage["token_coverage"] > 0.8
+    assert 0.5 < coverage["train_vocab_coverage"] <= 1.0 and coverage["train_vocab_size"] <= coverage["vocab_size"]
     model = load_model(result.model_dir)
     table = model.model.text_encoder.embedding.weight_table.weight.detach().numpy()
     words, vectors = load_vectors(small_glove, progress=False)

@@ -105,12 +105,40 @@ def test_block_boundaries_do_not_split_lines(tmp_path: Path, monkeypatch: pytest
     np.testing.assert_array_equal(loaded, matrix)
 
 
-def test_duplicates_keep_the_first_vector(tmp_path: Path) -> None:
+def test_duplicates_keep_the_first_vector_and_are_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "dup.txt"
-    path.write_text("a 1 2\nb 3 4\na 5 6\n", encoding="utf-8")
-    words, loaded = load_vectors(path, progress=False)
+    path.write_text("a 1 2\nb 3 4\na 5 6\nb 7 8\na 9 9\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="encoderkit.wordvec.io"):
+        words, loaded = load_vectors(path, progress=False)
     assert words == ["a", "b"]
     np.testing.assert_array_equal(loaded, [[1, 2], [3, 4]])
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{path}: dropped 3 lines whose word was already read ('a', 'b'); kept the first vector of each word"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="encoderkit.wordvec.io"):
+        assert load_vectors(path, progress=False, deduplicate=False)[0] == ["a", "b", "a", "b", "a"]
+    assert not caplog.records
+
+
+def test_words_with_spaces_read_but_an_extra_number_does_not_join_the_word(tmp_path: Path) -> None:
+    path = tmp_path / "spaces.txt"  # GloVe 840B holds a few such words
+    path.write_text("apple 0.1 0.2 0.3\nat name@domain.com 1 2 3\n. . . 4 5 6\n", encoding="utf-8")
+    words, loaded = load_vectors(path, progress=False)
+    assert words == ["apple", "at name@domain.com", ". . ."]
+    np.testing.assert_array_equal(loaded[1:], [[1, 2, 3], [4, 5, 6]])
+    for header in ("", "2 3\n"):
+        path.write_text(f"{header}apple 0.1 0.2 0.3\ncherry 0.7 0.8 0.9 1.0\n", encoding="utf-8")
+        with pytest.raises(DataError, match=r"spaces.txt:\d: 4 numbers where the file's vectors have 3 "
+                                            r"\(from (the header, )?line 1\).*a word with spaces"):
+            load_vectors(path, progress=False)
+
+
+def test_a_byte_order_mark_before_the_first_line_is_dropped(tmp_path: Path) -> None:
+    for header in ("", "2 3\n"):
+        path = tmp_path / "bom.txt"
+        path.write_bytes(("\ufeff" + header + "apple 0.1 0.2 0.3\ncherry 0.7 0.8 0.9\n").encode("utf-8"))
+        words, loaded = load_vectors(path, progress=False)
+        assert words == ["apple", "cherry"] and loaded.shape == (2, 3)
 
 
 def test_real_glove_prefix_matches_gensim() -> None:
@@ -124,10 +152,14 @@ def test_real_glove_prefix_matches_gensim() -> None:
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"a 1 2\nb 3 4\nc 5\n", ":3: expected a word and 2 numbers"),
+        (b"a 1 2\nb 3 4\nc 5\n", r":3: 1 number where the file's vectors have 2 \(from line 1\); fix or remove the line$"),
         (b"a 1 2\nb \xff\xfe 4\n", ":2: not valid UTF-8"),
         (b"3 2\na 1 2\nb 3 4\n", "announces 3 vectors but the file holds 2"),
-        (b"a 1 2\nb 3 x\n", ":2: a vector value is not a number"),
+        (b"a 1 2\nb 3 x\n", r":2: a vector value is not a number: 'x' in 'b 3 x'$"),
+        (b"4 5\napple 0.1 0.2 0.3\ncherry 0.7 0.8 0.9\n",
+         r":2: 3 numbers where the file's vectors have 5 \(from the header, line 1\); fix the header or the line$"),
+        (b"2 0\na\nb\n", r":1: the header '2 0' says the vectors have 0 numbers"),
+        (b"99999999999 3\na 1 2 3\n", "announces 99999999999 vectors but the file holds 1"),
     ],
 )
 def test_bad_files_name_the_line_and_the_fix(tmp_path: Path, content: bytes, message: str) -> None:
@@ -135,6 +167,29 @@ def test_bad_files_name_the_line_and_the_fix(tmp_path: Path, content: bytes, mes
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
         load_vectors(path, progress=False)
+
+
+def test_a_binary_header_announcing_more_than_the_file_holds_is_truncation(tmp_path: Path, vectors: np.ndarray) -> None:
+    path = tmp_path / "huge.bin"
+    save_vectors(path, WORDS, vectors, binary=True)
+    data = path.read_bytes()
+    path.write_bytes(b"99999999999 7" + data[data.index(b"\n"):])  # memory follows the bytes read, not the header
+    with pytest.raises(DataError, match=f"announces 99999999999 vectors but the file ends after {len(WORDS)}"):
+        load_vectors(path, progress=False)
+
+
+@pytest.mark.parametrize("name", ["v.txt", "v.txt.gz", "v.bin.bz2"])
+def test_every_file_opened_is_closed(tmp_path: Path, vectors: np.ndarray, name: str) -> None:
+    import gc
+    import warnings
+
+    path = tmp_path / name
+    save_vectors(path, WORDS, vectors, binary=".bin" in name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        load_vectors(path, progress=False)  # format sniffing opens the file once more
+        gc.collect()
+    assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []
 
 
 def test_missing_file_and_unknown_format(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.wordvec.cli import app
 from encoderkit.wordvec.corpus import Corpus
-from encoderkit.wordvec.io import load_vectors
+from encoderkit.wordvec.io import load_vectors, save_vectors
 from encoderkit.wordvec.word2vec import Word2VecConfig, train_word2vec
 from support import shared
 
@@ -34,6 +34,18 @@ def test_word2vec_trains_frequency_sorted_vectors(corpus_file: Path, architectur
     assert result.vectors.shape == (len(result.words), 16)
     assert result.words[0] == "the"  # most frequent first, as evaluation expects
     assert np.isfinite(result.vectors).all() and result.vectors.std() > 0
+
+
+def test_an_empty_corpus_says_so_rather_than_blaming_min_count(tmp_path: Path) -> None:
+    empty = tmp_path / "punctuation.txt"
+    empty.write_text(" , ; \n...\n")
+    config = Word2VecConfig(dim=4, min_count=1, epochs=1, workers=1)
+    with pytest.raises(DataError, match="^the corpus is empty: no words found") as error:
+        train_word2vec(Corpus([empty], progress=False), config, progress=False)
+    assert "min-count" not in str(error.value)
+    (tmp_path / "few.txt").write_text("one two three\n")
+    with pytest.raises(DataError, match="min_count=5 .*lower --min-count"):
+        train_word2vec(Corpus([tmp_path / "few.txt"], progress=False), Word2VecConfig(dim=4, workers=1), progress=False)
 
 
 def test_word2vec_rejects_unknown_architecture(corpus_file: Path) -> None:
@@ -76,6 +88,35 @@ def test_user_errors_are_encoderkit_errors(tmp_path: Path) -> None:
     assert isinstance(result.exception, DataError) and "not found" in str(result.exception)
     result = runner.invoke(app, ["evaluate", str(tmp_path / "missing.vec")])
     assert isinstance(result.exception, DataError)
+
+
+def test_brackets_in_paths_and_words_are_printed_as_written(tmp_path: Path) -> None:
+    from encoderkit.cli import app as main_app
+
+    corpus = tmp_path / "caps[v2].txt"  # Rich markup would read "[v2]" as a style and drop it
+    corpus.write_text("the frog sat on the log\nthe toad sat on the frog\n" * 3)
+    output = tmp_path / "vectors[bold].txt"
+    result = runner.invoke(main_app, ["wordvec", "train", str(corpus), "-o", str(output), "--dim", "4", "--epochs", "1",
+                                      "--min-count", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"to {output}" in result.output
+    vectors = tmp_path / "special[v2].txt"
+    save_vectors(vectors, ["[unk]", "[PAD]", "log"], np.eye(3, dtype=np.float32) + 0.1)
+    result = runner.invoke(main_app, ["wordvec", "neighbors", str(vectors), "[unk]", "-k", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "nearest to '[unk]'" in result.output and "[PAD]" in result.output
+
+
+def test_neighbors_says_when_it_shows_another_casing(tmp_path: Path) -> None:
+    vectors = tmp_path / "v.txt"
+    save_vectors(vectors, ["frog", "toad", "Toad", "log"], np.random.default_rng(0).normal(size=(4, 3)))
+    result = runner.invoke(app, ["neighbors", str(vectors), "Frog", "-k", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("'Frog' is not in the vectors; showing 'frog'\n")
+    assert "nearest to 'frog'" in result.output
+    result = runner.invoke(app, ["neighbors", str(vectors), "Toad", "-k", "2", "--no-progress"])
+    assert result.exit_code == 0 and "is not in the vectors" not in result.output  # the exact word wins
+    assert "nearest to 'Toad'" in result.output
 
 
 def test_mounted_under_encoderkit_wordvec() -> None:

@@ -29,15 +29,21 @@ Weight mapping (Keras multiplies ``x @ kernel``; torch stores ``W`` with output 
 - ``Embedding(mask_zero=True)``: id 0 is padding (the mask is ``ids != 0``); without it every
   position is real, as Keras sees it.
 
-Padding: encoderkit states are zero at padded positions; a Keras layer outside ``Bidirectional``
-repeats its last output there instead (``zero_output_for_mask=False``). Real positions and final
-states agree.
+Padding: ids must be right-padded (real tokens, then 0s): Keras' ``pad_sequences`` pads at the
+front by default, so pass ``padding="post"``; left padding raises ``PaddingError``. ``states``
+are zero at padded positions. What flows on through the chain (``output``) is what Keras computes
+there: a recurrent layer outside ``Bidirectional`` repeats its last real output at padded steps
+(``zero_output_for_mask=False``), inside it gives zeros, and a ``Dense`` layer is applied at every
+step, padded ones included (so it outputs its bias, or its function of the repeated output, there).
+Real positions, padded positions of ``output``, and final states all agree with Keras.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -47,7 +53,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from encoderkit.config import RecurrentConfig
-from encoderkit.encoders.rnn import RecurrentEncoder
+from encoderkit.encoders.rnn import PaddingError, RecurrentEncoder
 from encoderkit.errors import EncoderkitError, ModelDirectoryError
 
 FORMAT = "encoderkit.keras-converted"
@@ -87,7 +93,8 @@ class ConvertedOutput(NamedTuple):
             ``[h]`` (SimpleRNN, GRU), ``[h, c]`` (LSTM), and for ``Bidirectional`` the forward
             ones then the backward ones (``[h_f, c_f, h_b, c_b]``); each (B,H).
         output: the result of the whole layer chain, Dense layers included: (B,T,D') while a
-            sequence flows, (B,D') after a recurrent layer with ``return_sequences=False``.
+            sequence flows (padded steps hold what Keras computes there), (B,D') after a
+            recurrent layer with ``return_sequences=False``.
         mask: (B,T) bool, True at real tokens.
     """
 
@@ -154,10 +161,18 @@ class KerasConvertedEncoder(nn.Module):
             if settings["type"] == "recurrent":
                 if not is_sequence:
                     raise ModelDirectoryError("a recurrent layer follows one that returned no sequence")
-                states, final = module.forward_with_final_state(x, mask)
+                try:
+                    states, final = module.forward_with_final_state(x, mask)
+                except PaddingError:
+                    raise PaddingError(
+                        "converted Keras models need right-padded ids (real tokens first, then 0): pad with "
+                        "keras.utils.pad_sequences(..., padding='post'); its default padding='pre' puts the 0s first"
+                    ) from None
                 final_state = _keras_final_state(final, settings["bidirectional"])
                 if settings["return_sequences"]:
-                    x = states
+                    # Keras' default for a layer of its own, forced to True inside Bidirectional.
+                    zeroed = settings.get("zero_output_for_mask", settings["bidirectional"])
+                    x = states if zeroed else _repeat_last_output(states, mask)
                 else:
                     # Keras' last output: h of the forward direction's last step, concatenated with
                     # the backward direction's h after it has read the whole sentence.
@@ -165,12 +180,18 @@ class KerasConvertedEncoder(nn.Module):
                     x = torch.cat(final_state[::per_direction], dim=-1)
                     is_sequence = False
             else:
-                x = DENSE_ACTIVATIONS[settings["activation"]](module(x))
-                if is_sequence:
-                    x = x * mask.unsqueeze(-1).to(x.dtype)
+                x = DENSE_ACTIVATIONS[settings["activation"]](module(x))  # every step, as Keras
         if states is None:
             raise ModelDirectoryError("converted model has no recurrent layer")
         return ConvertedOutput(states=states, final_state=final_state, output=x, mask=mask)
+
+
+def _repeat_last_output(states: Tensor, mask: Tensor) -> Tensor:
+    """(B,T,H) states zero at padding -> each padded step holds the last real step's state (zeros before any)."""
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last_real = torch.where(mask, positions, -1).cummax(dim=1).values  # (B,T)
+    index = last_real.clamp(min=0).unsqueeze(-1).expand_as(states)
+    return torch.where((last_real >= 0).unsqueeze(-1), states.gather(1, index), 0.0)
 
 
 def _keras_final_state(final: Tensor | tuple[Tensor, Tensor], bidirectional: bool) -> list[Tensor]:
@@ -331,6 +352,7 @@ def _recurrent_stage(layer, keras, size: int) -> tuple[dict[str, Any], dict[str,
         "units": forward.units,
         "bidirectional": len(directions) == 2,
         "return_sequences": bool(return_sequences),
+        "zero_output_for_mask": bool(forward.zero_output_for_mask),
         "keras_name": layer.name,
     }
     return stage, weights, forward.units * len(directions)
@@ -408,14 +430,27 @@ def convert_keras_model(model) -> KerasConvertedEncoder:
     return converted.eval()
 
 
+def _is_keras_archive(path: Path) -> bool:
+    """A ``.keras`` file is a zip archive holding ``config.json``, every member intact."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist() and archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
+        return False
+
+
 def load_keras_file(path: str | Path):
     """Load a ``.keras`` file with Keras (compile=False), explaining the usual failures in one line."""
-    keras = import_keras()
     path = Path(path)
     if not path.is_file():
         raise KerasConversionError(f"Keras model file not found: {path}")
     if path.suffix != ".keras":
         raise KerasConversionError(f"{path} is not a .keras file; save the model with model.save('model.keras')")
+    if not _is_keras_archive(path):
+        # Keras itself says "File not found" here, and the advice below is about subclassed models.
+        raise KerasConversionError(f"{path} is not a readable .keras archive (damaged, truncated, or not a Keras file); "
+                                   "save the model again with model.save('model.keras')")
+    keras = import_keras()
     try:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as error:  # Keras raises many types here; the user needs one line, not a trace.

@@ -12,7 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Train, load, evaluate and explore word vectors.")
-console = Console()
+# Nothing printed here is markup: with it on, "[v2]" in caps[v2].txt or a word like "[unk]"
+# would be read as a style tag and vanish from the line or the table. soft_wrap: a long path
+# stays one line (the terminal wraps it) instead of being split by an inserted newline.
+console = Console(markup=False, soft_wrap=True)
 
 
 class Method(str, Enum):
@@ -131,13 +134,16 @@ def neighbors(
     progress: bool = typer.Option(True, help="Show a progress bar while loading."),
 ) -> None:
     """The nearest words to WORD by cosine similarity."""
-    from encoderkit.wordvec.evaluate import nearest_neighbors
+    from encoderkit.wordvec.evaluate import match_word, nearest_neighbors
 
     words, matrix = _load(vectors, fmt, progress)
-    table = Table(title=f"nearest to {word!r}")
+    shown = match_word(words, word)
+    if shown != word:
+        console.print(f"{word!r} is not in the vectors; showing {shown!r}")
+    table = Table(title=f"nearest to {shown!r}")
     table.add_column("word")
     table.add_column("cosine", justify="right")
-    for neighbour, score in nearest_neighbors(words, matrix, word, k):
+    for neighbour, score in nearest_neighbors(words, matrix, shown, k):
         table.add_row(neighbour, f"{score:.4f}")
     console.print(table)
 

@@ -19,12 +19,15 @@ from tqdm.auto import tqdm
 
 from encoderkit.compression import (DECOMPRESSION_ERRORS, OPENERS, corrupt_file_error, detect_compression,
                                     without_compression_suffix)
+from encoderkit.data.readers import BOM
 from encoderkit.errors import DataError
 
 #: Words are runs of letters/digits, optionally joined by an apostrophe ("don't", "o'neill").
 #: Punctuation is dropped: it carries little meaning for word vectors and WikiText's " @-@ "
 #: hyphen markers would otherwise become the most frequent "words".
 TOKEN_PATTERN = re.compile(r"\w+(?:['’]\w+)*")
+#: Both trainers' message for a corpus without a single word (whatever min_count is).
+EMPTY_CORPUS = "the corpus is empty: no words found in the given files (wrong --field, or only punctuation?)"
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -89,7 +92,7 @@ class Corpus:
                         text = line.decode("utf-8")
                     except UnicodeDecodeError as error:
                         raise DataError(f"{path}:{number}: not valid UTF-8 ({error.reason}); re-save the corpus as UTF-8") from None
-                    yield number, text
+                    yield number, text.removeprefix(BOM) if number == 1 else text
         except DECOMPRESSION_ERRORS as error:  # a truncated or corrupt .gz/.bz2/.xz
             raise corrupt_file_error(path, number, error) from None
 
@@ -157,7 +160,7 @@ def build_vocabulary(corpus: Iterable[list[str]], min_count: int = 5, max_size: 
         counter.update(tokens)
     total = sum(counter.values())
     if total == 0:
-        raise DataError("the corpus is empty: no words found in the given files (wrong --field, or only punctuation?)")
+        raise DataError(EMPTY_CORPUS)
     kept = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda item: (-item[1], item[0]))
     if max_size is not None:
         kept = kept[:max_size]

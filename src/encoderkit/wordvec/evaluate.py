@@ -82,7 +82,7 @@ def _read_analogies(path: Path, case_insensitive: bool) -> tuple[list[str], list
     """Section names and (section index, (a, b, c, expected)) questions; gensim's parsing rules."""
     sections: list[str] = []
     questions = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of line 1
         for line_number, line in enumerate(handle, start=1):
             if line.startswith(": "):
                 sections.append(line.lstrip(": ").strip())
@@ -211,7 +211,7 @@ def evaluate_similarity(
     vocab = _ok_vocab(words, restrict_vocab, case_insensitive)
     gold, left, right = [], [], []
     oov = 0
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of line 1
         for line in handle:
             if not line or line.startswith("#"):
                 continue
@@ -268,6 +268,21 @@ def evaluate_all(
     }
 
 
+def match_word(words: list[str], word: str) -> str:
+    """The vocabulary word a query stands for: ``word`` itself, else its first case-insensitive match.
+
+    Raises:
+        DataError: neither is in ``words``.
+    """
+    if word in words:
+        return word
+    folded = word.lower()
+    match = next((candidate for candidate in words if candidate.lower() == folded), None)
+    if match is None:
+        raise DataError(f"{word!r} is not in the vocabulary ({len(words)} words); check the spelling or the casing of the vectors")
+    return match
+
+
 def nearest_neighbors(words: list[str], vectors: np.ndarray, word: str, k: int = 10) -> list[tuple[str, float]]:
     """The ``k`` words with the highest cosine similarity to ``word`` (itself excluded).
 
@@ -280,13 +295,7 @@ def nearest_neighbors(words: list[str], vectors: np.ndarray, word: str, k: int =
     Returns:
         ``[(word, cosine), ...]`` best first.
     """
-    index = {w: i for i, w in reversed(list(enumerate(words)))}
-    row = index.get(word)
-    if row is None:
-        folded = {w.lower(): i for i, w in reversed(list(enumerate(words)))}
-        row = folded.get(word.lower())
-    if row is None:
-        raise DataError(f"{word!r} is not in the vocabulary ({len(words)} words); check the spelling or the casing of the vectors")
+    row = words.index(match_word(words, word))
     unit = _unit(np.asarray(vectors, dtype=np.float32))
     scores = unit @ unit[row]
     scores[row] = -np.inf

@@ -53,15 +53,22 @@ def align_vectors(
         oov: Rows of tokens without a vector: "random" (N(0, sigma^2), sigma the standard
             deviation of the pretrained values, so they look like the others), "zero", or
             "mean" (the mean pretrained vector).
-        token_counts: Token -> count in the training data, to report ``token_coverage``.
+        token_counts: Token -> count in the training data, to report ``token_coverage`` and
+            ``train_vocab_coverage``.
         lowercase_fallback: Try ``token.lower()`` when the token itself has no vector (cased
             tokenizer, lower-cased vectors such as GloVe 6B).
         seed: Seed of the "random" policy.
 
     Returns:
-        ``(matrix, coverage)``: float32 matrix whose special-token rows are zero, and
-        ``{"vocab_coverage", "token_coverage", "found", "vocab_size", "dim"}``. Coverage shares
-        leave special tokens out of the denominator; ``token_coverage`` is None without counts.
+        ``(matrix, coverage)``: float32 matrix whose special-token rows are zero, and a dict:
+        ``vocab_coverage`` (share of the vocabulary with a vector), ``found``, ``vocab_size``,
+        ``dim``, and from ``token_counts`` (None without them): ``token_coverage`` (share of
+        training token occurrences with a vector), ``train_vocab_coverage`` (share of the
+        distinct tokens that occur in training with a vector), ``train_vocab_found`` and
+        ``train_vocab_size``. Shares leave special tokens out of the denominator. With
+        ``embedding.extend_vocab`` the vocabulary is mostly words added from the vectors, so
+        ``vocab_coverage`` nears 100% whatever the data; ``train_vocab_coverage`` is the figure
+        that says whether the vectors suit it.
     """
     if oov not in OOV_POLICIES:
         raise ConfigError(f"unknown embedding.oov {oov!r}; valid policies: {', '.join(OOV_POLICIES)}")
@@ -99,18 +106,24 @@ def align_vectors(
             found_tokens.add(token)
 
     ordinary = len(vocab) - len(special_tokens)
-    token_coverage = None
-    if token_counts is not None:
-        total = sum(count for token, count in token_counts.items() if token not in special_tokens and not is_special_token(token))
-        hit = sum(count for token, count in token_counts.items() if token in found_tokens)
-        token_coverage = hit / total if total else 0.0
     coverage = {
         "vocab_coverage": len(found_tokens) / ordinary if ordinary else 0.0,
-        "token_coverage": token_coverage,
+        "token_coverage": None,
         "found": len(found_tokens),
         "vocab_size": len(vocab),
         "dim": dim,
+        "train_vocab_coverage": None,
+        "train_vocab_found": None,
+        "train_vocab_size": None,
     }
+    if token_counts is not None:
+        seen = {token: count for token, count in token_counts.items() if count > 0 and not is_special_token(token)}
+        total = sum(seen.values())
+        hit = sum(count for token, count in seen.items() if token in found_tokens)
+        seen_found = sum(1 for token in seen if token in found_tokens)
+        coverage.update(token_coverage=hit / total if total else 0.0,
+                        train_vocab_coverage=seen_found / len(seen) if seen else 0.0,
+                        train_vocab_found=seen_found, train_vocab_size=len(seen))
     return matrix, coverage
 
 
@@ -140,11 +153,22 @@ def extend_vocabulary(vocab: dict[str, int], words: list[str], max_words: int) -
 
 
 def describe_coverage(coverage: dict, path: str = "") -> str:
-    """One line for logs: ``"glove.6B.50d: 7,912 of 8,290 tokens have a vector (95.4% of the vocabulary, 99.1% of training tokens), dim 50"``."""
+    """One line for logs.
+
+    ``"glove.6B.50d: 7,912 of 8,290 vocabulary entries have a pretrained vector (95.4% of the
+    vocabulary, 99.1% of training tokens), dim 50"``; when the training vocabulary's own share
+    differs (an extended vocabulary), it follows the vocabulary's: ``"(99.8% of the vocabulary,
+    88.0% of the 3,210 distinct training tokens, 97.2% of training tokens)"``.
+    """
     source = f"{path}: " if path else ""
-    tokens = coverage.get("token_coverage")
-    token_part = f", {tokens:.1%} of training tokens" if tokens is not None else ""
+    vocab_share = f"{coverage['vocab_coverage']:.1%}"
+    parts = [f"{vocab_share} of the vocabulary"]
+    train_share = coverage.get("train_vocab_coverage")
+    if train_share is not None and f"{train_share:.1%}" != vocab_share:
+        parts.append(f"{train_share:.1%} of the {coverage['train_vocab_size']:,} distinct training tokens")
+    if coverage.get("token_coverage") is not None:
+        parts.append(f"{coverage['token_coverage']:.1%} of training tokens")
     return (
         f"{source}{coverage['found']:,} of {coverage['vocab_size']:,} vocabulary entries have a pretrained vector "
-        f"({coverage['vocab_coverage']:.1%} of the vocabulary{token_part}), dim {coverage['dim']}"
+        f"({', '.join(parts)}), dim {coverage['dim']}"
     )

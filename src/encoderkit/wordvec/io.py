@@ -13,10 +13,13 @@ decompressing it.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import logging
 import queue
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -32,6 +35,7 @@ from encoderkit.errors import DataError
 FORMATS = ("auto", "text", "binary")
 
 _CHUNK_BYTES = 1 << 23  # 8 MiB of decompressed text per parse call: big enough to amortise pandas' overhead
+_log = logging.getLogger(__name__)
 
 
 class _CountingReader(io.RawIOBase):
@@ -60,14 +64,20 @@ def _check_file(path: str | Path) -> Path:
     return path
 
 
-def _open_stream(path: Path, bar: tqdm) -> BinaryIO:
-    """Open ``path`` for binary reading, decompressing transparently."""
-    raw = open(path, "rb")
-    counted = io.BufferedReader(_CountingReader(raw, bar), buffer_size=1 << 20)
-    compression = detect_compression(path)
-    if compression is None:
-        return counted
-    return OPENERS[compression](counted, "rb")
+@contextmanager
+def _open_stream(path: Path, bar: tqdm) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary reading, decompressing transparently.
+
+    Every layer is closed explicitly: neither the counting reader nor gzip/bz2/lzma opened on a
+    file object close what they wrap.
+    """
+    with open(path, "rb") as raw, io.BufferedReader(_CountingReader(raw, bar), buffer_size=1 << 20) as counted:
+        compression = detect_compression(path)
+        if compression is None:
+            yield counted
+        else:
+            with OPENERS[compression](counted, "rb") as stream:
+                yield stream
 
 
 def _background_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
@@ -113,6 +123,38 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _checked_header(line: bytes, path: Path) -> tuple[int, int] | None:
+    """``_parse_header``, refusing a header whose dimension is 0 (no vector has 0 numbers)."""
+    header = _parse_header(line)
+    if header is not None and header[1] < 1:
+        raise DataError(f"{path}:1: the header {_shown(line)} says the vectors have {header[1]} numbers; "
+                        "it must be 'count dim' with dim at least 1")
+    return header
+
+
+def _shown(raw: bytes, limit: int = 80) -> str:
+    """Bytes of the file as quoted text for an error line (never a ``b'...'`` repr, never two lines)."""
+    return repr(raw[:limit].decode("utf-8", errors="replace"))
+
+
+def _is_number(field: bytes) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _trailing_numbers(fields: list[bytes]) -> int:
+    """How many fields after the word, counted from the end, are numbers."""
+    count = 0
+    for field in reversed(fields[1:]):
+        if not _is_number(field):
+            break
+        count += 1
+    return count
+
+
 def _decode_or_fail(block: bytes, path: Path, first_line: int, errors: str) -> None:
     """Raise a DataError naming the file and line when ``block`` is not valid UTF-8."""
     if errors != "strict":
@@ -128,29 +170,49 @@ def _decode_or_fail(block: bytes, path: Path, first_line: int, errors: str) -> N
         ) from None
 
 
-def _parse_lines_slow(block: bytes, dim: int, path: Path, first_line: int, errors: str):
+def _count_error(where: str, numbers: int, dim: int, header: bool) -> DataError:
+    plural = "" if numbers == 1 else "s"
+    source, fix = ("the header, line 1", "fix the header or the line") if header else ("line 1", "fix or remove the line")
+    spaces = " (a word with spaces cannot have only numbers after its first part)" if numbers > dim else ""
+    return DataError(f"{where}: {numbers} number{plural} where the file's vectors have {dim} (from {source}); {fix}{spaces}")
+
+
+def _split_vector_line(line: bytes, dim: int, where: str, header: bool) -> tuple[bytes, list[bytes]]:
+    """``word v_1 ... v_D`` -> (word, D number fields).
+
+    The last ``dim`` fields are the numbers and the word is everything before them, so words with
+    spaces read (GloVe 840B has a few) - unless everything after the word's first part is a number
+    too: then the line has too many numbers (``cherry 0.7 0.8 0.9 1.0`` in a 3-d file), and
+    reading ``cherry 0.7`` as the word would hide the damage.
+    """
+    fields = line.split(b" ")
+    if len(fields) < dim + 1:
+        raise _count_error(where, _trailing_numbers(fields), dim, header)
+    values = fields[-dim:]
+    for value in values:
+        if not _is_number(value):
+            raise DataError(f"{where}: a vector value is not a number: {_shown(value)} in {_shown(line)}")
+    extra = fields[1:-dim]
+    if extra and all(_is_number(field) for field in extra):
+        raise _count_error(where, len(fields) - 1, dim, header)
+    return b" ".join(fields[:-dim]), values
+
+
+def _parse_lines_slow(block: bytes, dim: int, path: Path, first_line: int, errors: str, header: bool):
     """Line-by-line fallback for blocks pandas cannot split (words containing spaces, CRLF, bad rows)."""
     words, rows = [], []
     for offset, line in enumerate(block.split(b"\n")):
         line = line.rstrip(b"\r\n ")
         if not line:
             continue
-        fields = line.rsplit(b" ", dim)  # the word is whatever precedes the last `dim` fields
-        if len(fields) != dim + 1:
-            raise DataError(
-                f"{path}:{first_line + offset}: expected a word and {dim} numbers, found {len(fields)} fields; "
-                "is this a word-vector file, and are all lines of the same dimension?"
-            )
-        try:
-            rows.append(np.array(fields[1:], dtype=np.float32))
-        except ValueError:
-            raise DataError(f"{path}:{first_line + offset}: a vector value is not a number: {line[:80]!r}") from None
-        words.append(fields[0].decode("utf-8", errors=errors))
+        word, values = _split_vector_line(line, dim, f"{path}:{first_line + offset}", header)
+        rows.append(np.array(values, dtype=np.float32))
+        words.append(word.decode("utf-8", errors=errors))
     matrix = np.vstack(rows) if rows else np.zeros((0, dim), np.float32)
     return words, matrix
 
 
-def _parse_text_block(block: bytes, dim: int, path: Path, first_line: int, errors: str):
+def _parse_text_block(block: bytes, dim: int, path: Path, first_line: int, errors: str, header: bool):
     """Parse complete lines ``word v_1 ... v_D`` into (words, float32 matrix (n, D))."""
     _decode_or_fail(block, path, first_line, errors)
     try:
@@ -168,16 +230,16 @@ def _parse_text_block(block: bytes, dim: int, path: Path, first_line: int, error
             encoding_errors=errors,
         )
     except (pd.errors.ParserError, ValueError):
-        return _parse_lines_slow(block, dim, path, first_line, errors)
+        return _parse_lines_slow(block, dim, path, first_line, errors, header)
     width = frame.shape[1]
     if width == dim + 2 and (frame.iloc[:, -1].astype(str) == "").all():
         frame = frame.iloc[:, :-1]  # fastText .vec lines end with a space: drop the empty last column
         width -= 1
     if width != dim + 1 or not all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes.iloc[1:]):
-        return _parse_lines_slow(block, dim, path, first_line, errors)  # it finds and names the bad line
+        return _parse_lines_slow(block, dim, path, first_line, errors, header)  # it finds and names the bad line
     matrix = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
     if np.isnan(matrix).any():  # a short row is padded with NaN by the parser: find and report it
-        return _parse_lines_slow(block, dim, path, first_line, errors)
+        return _parse_lines_slow(block, dim, path, first_line, errors, header)
     return frame.iloc[:, 0].astype(str).tolist(), matrix
 
 
@@ -203,8 +265,9 @@ def _load_text(blocks: Iterator[bytes], path: Path, limit: int | None, errors: s
     line_number = 1  # 1-based number of the first line of the next parsed block
     for data in _complete_lines(blocks):
         if dim is None:
+            data = data.removeprefix(codecs.BOM_UTF8)  # written by Windows editors; not part of the first word
             first_end = data.find(b"\n")
-            header = _parse_header(data[:first_end])
+            header = _checked_header(data[:first_end], path)
             if header is not None:
                 expected, dim = header
                 data = data[first_end + 1 :]
@@ -212,11 +275,11 @@ def _load_text(blocks: Iterator[bytes], path: Path, limit: int | None, errors: s
             else:
                 dim = len(data[:first_end].rstrip(b"\r ").split(b" ")) - 1
                 if dim < 1:
-                    raise DataError(f"{path}:1: expected 'word v_1 ... v_D' or a 'count dim' header, found {data[:first_end][:80]!r}")
+                    raise DataError(f"{path}:1: expected 'word v_1 ... v_D' or a 'count dim' header, found {_shown(data[:first_end])}")
         if limit is not None:  # parse only the lines still needed
             data = _first_lines(data, limit - len(words))
         if data:
-            chunk_words, matrix = _parse_text_block(data, dim, path, line_number, errors)
+            chunk_words, matrix = _parse_text_block(data, dim, path, line_number, errors, expected is not None)
             words.extend(chunk_words)
             matrices.append(matrix)
             line_number += data.count(b"\n")
@@ -249,7 +312,7 @@ def _load_binary(stream_blocks: Iterator[bytes], path: Path, limit: int | None, 
         buffer += block
         end = buffer.find(b"\n")
         if end >= 0:
-            header = _parse_header(bytes(buffer[:end]))
+            header = _checked_header(bytes(buffer[:end]).removeprefix(codecs.BOM_UTF8), path)
             del buffer[: end + 1]
             break
     if header is None:
@@ -259,7 +322,9 @@ def _load_binary(stream_blocks: Iterator[bytes], path: Path, limit: int | None, 
         count = min(count, limit)
     record = 4 * dim
     words: list[str] = []
-    vectors = np.empty((count, dim), dtype=np.float32)
+    # Grown as records arrive, not allocated from the header's count: a damaged header may announce
+    # billions of vectors, and only the bytes really read should decide the memory used.
+    vectors = np.empty((0, dim), dtype=np.float32)
     position = 0
     exhausted = False
     while len(words) < count:
@@ -277,28 +342,35 @@ def _load_binary(stream_blocks: Iterator[bytes], path: Path, limit: int | None, 
         try:
             words.append(word.decode("utf-8", errors=errors))
         except UnicodeDecodeError:
-            raise DataError(f"{path}: vector {len(words) + 1} has a word that is not valid UTF-8: {word[:40]!r}; pass unicode_errors='replace'") from None
+            raise DataError(f"{path}: vector {len(words) + 1} has a word that is not valid UTF-8: {_shown(word, 40)}; pass unicode_errors='replace'") from None
+        if len(words) > len(vectors):
+            grown = np.empty((min(count, 2 * len(vectors) + 1024), dim), dtype=np.float32)
+            grown[: len(vectors)] = vectors
+            vectors = grown
         vectors[len(words) - 1] = np.frombuffer(buffer, dtype="<f4", count=dim, offset=space + 1)
         position = space + 1 + record
-    return words, vectors
+    return words, vectors[: len(words)]
 
 
 def _looks_binary(path: Path) -> bool:
-    """Sniff: a header line followed by bytes that are not a UTF-8 ``word v_1 ... v_D`` line."""
+    """Sniff: a header line followed by a line that is not UTF-8 text ending in a number.
+
+    A binary record is the word, a space, then raw float32 bytes, which almost never decode to a
+    number. A text line of the wrong length still reads as text, so its error names the line
+    (a "4 5" header on 3-d vectors is a header problem, not a truncated binary file).
+    """
     with _open_stream(path, tqdm(disable=True)) as stream:
-        head = stream.read(1 << 16)
+        head = stream.read(1 << 16).removeprefix(codecs.BOM_UTF8)
     end = head.find(b"\n")
-    header = _parse_header(head[:end]) if end >= 0 else None
-    if header is None:
+    if end < 0 or _parse_header(head[:end]) is None:
         return False
-    _, dim = header
-    line = head[end + 1 : head.find(b"\n", end + 1)] if head.find(b"\n", end + 1) >= 0 else head[end + 1 :]
+    following = head.find(b"\n", end + 1)
+    line = head[end + 1 : following if following >= 0 else len(head)]
     try:
-        fields = line.decode("utf-8").rstrip().split(" ")
-        [float(value) for value in fields[-dim:]]
-        return len(fields) < dim + 1
-    except (UnicodeDecodeError, ValueError):
+        fields = line.decode("utf-8").split()
+    except UnicodeDecodeError:
         return True
+    return not (len(fields) >= 2 and _is_number(fields[-1].encode()))
 
 
 def load_vectors(
@@ -320,7 +392,9 @@ def load_vectors(
         limit: Read only the first ``limit`` vectors (files are usually sorted by frequency).
         unicode_errors: "strict" raises on a non-UTF-8 word, naming the file and line; "replace"
             or "ignore" are passed to the decoder.
-        deduplicate: Keep only the first vector of a word that appears twice (as gensim does).
+        deduplicate: Keep only the first vector of a word that appears more than once (as gensim
+            does); how many lines were dropped is logged as a warning (logger
+            ``encoderkit.wordvec.io``).
         progress: Show a progress bar over the (compressed) bytes read (on a terminal only).
 
     Returns:
@@ -329,34 +403,47 @@ def load_vectors(
     path = _check_file(path)
     if format not in FORMATS:
         raise DataError(f"unknown word vector format {format!r}; valid formats: {', '.join(FORMATS)}")
-    if format == "auto":
-        binary = without_compression_suffix(path).suffix == ".bin" or _looks_binary(path)
-    else:
-        binary = format == "binary"
-    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"loading {path.name}", disable=None if progress else True, leave=False)
+    try:
+        if format == "auto":
+            binary = without_compression_suffix(path).suffix == ".bin" or _looks_binary(path)
+        else:
+            binary = format == "binary"
+        words, vectors = _load(path, binary, limit, unicode_errors, progress)
+    except DECOMPRESSION_ERRORS as error:
+        raise DataError(f"{path}: cannot decompress ({error}); is the file complete?") from None
+    if not words:
+        raise DataError(f"{path}: no word vectors found")
+    return _first_of_each_word(words, vectors, path) if deduplicate else (words, vectors)
+
+
+def _load(path: Path, binary: bool, limit: int | None, errors: str, progress: bool):
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"loading {path.name}",
+               disable=None if progress else True, leave=False)
     try:
         with _open_stream(path, bar) as stream:
             blocks = _background_chunks(stream, _CHUNK_BYTES)
             try:
-                loader = _load_binary if binary else _load_text
-                words, vectors = loader(blocks, path, limit, unicode_errors)
-            except DECOMPRESSION_ERRORS as error:
-                raise DataError(f"{path}: cannot decompress ({error}); is the file complete?") from None
+                return (_load_binary if binary else _load_text)(blocks, path, limit, errors)
             finally:
                 blocks.close()
     finally:
         bar.close()
-    if not words:
-        raise DataError(f"{path}: no word vectors found")
-    if deduplicate:
-        first = {}
-        for index, word in enumerate(words):
-            first.setdefault(word, index)
-        if len(first) != len(words):
-            keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-            words = list(first)
-            vectors = vectors[keep]
-    return words, vectors
+
+
+def _first_of_each_word(words: list[str], vectors: np.ndarray, path: Path) -> tuple[list[str], np.ndarray]:
+    """Keep the first vector of each word, and say how many lines a repeated word cost."""
+    first: dict[str, int] = {}
+    for index, word in enumerate(words):
+        first.setdefault(word, index)
+    dropped = len(words) - len(first)
+    if not dropped:
+        return words, vectors
+    repeated = list(dict.fromkeys(word for index, word in enumerate(words) if first[word] != index))
+    examples = ", ".join(repr(word) for word in repeated[:3]) + (", ..." if len(repeated) > 3 else "")
+    _log.warning(f"{path}: dropped {dropped:,} line{'' if dropped == 1 else 's'} whose word was already read "
+                 f"({examples}); kept the first vector of each word")
+    keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+    return list(first), vectors[keep]
 
 
 def _open_for_writing(path: Path) -> BinaryIO:

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from encoderkit.errors import ConfigError, DataError
+from encoderkit.wordvec.corpus import EMPTY_CORPUS
 
 ARCHITECTURES = ("skipgram", "cbow")
 
@@ -86,6 +87,8 @@ def train_word2vec(corpus: Iterable[list[str]], config: Word2VecConfig, *, progr
     )
     started = time.perf_counter()
     model.build_vocab(corpus)  # gensim reads the corpus once for the vocabulary, then once per epoch
+    if not model.corpus_total_words:
+        raise DataError(EMPTY_CORPUS)  # no min_count would help
     if not model.wv.index_to_key:
         raise DataError(f"no word occurs at least min_count={config.min_count} times in the corpus; lower --min-count")
     model.train(corpus, total_examples=model.corpus_count, epochs=config.epochs, callbacks=[_Progress()])
