@@ -168,8 +168,12 @@ def test_encode_keeps_input_order_whatever_the_batching(embedder, captions):
     one_by_one = np.stack([embedder.encode([text])[0] for text in captions[:6]])
     np.testing.assert_allclose(small_blocks, all_at_once, atol=2e-5)
     np.testing.assert_allclose(one_by_one, all_at_once[:6], atol=2e-5)
-    with pytest.raises(TypeError, match="list of texts"):
-        embedder.encode("a single string")
+    # One rule with encoderkit.load(): a str is one text (one vector), not a list of characters.
+    np.testing.assert_allclose(embedder.encode(captions[0]), all_at_once[0], atol=2e-5)
+    with pytest.raises(TypeError, match=r"texts\[1\] is bytes, not str"):
+        embedder.encode([captions[0], b"bytes"])
+    with pytest.raises(DataError, match=r"texts\[0\] is empty"):
+        embedder.encode([" "])
 
 
 def test_embed_file_streams_to_npy_and_parquet(embedder, captions, tmp_path):

@@ -79,21 +79,25 @@ class SentenceEmbedder:
 
     def encode(
         self,
-        texts: Sequence[str],
+        texts: Sequence[str] | str,
         batch_size: int = 32,
         progress: bool = False,
         block_size: int = 8192,
     ) -> np.ndarray:
-        """Embed texts: (N,H) float32 in input order.
+        """Embed texts: (N,H) float32 in input order, or (H,) for a single ``str``.
 
         Args:
-            texts: N strings.
+            texts: N strings (the rules of ``encoderkit.texts.as_text_list``: no empty texts, no
+                non-strings).
             batch_size: texts per forward pass.
             progress: show a progress bar (tqdm, on stderr).
             block_size: texts tokenized and length-sorted together; bounds the token-id memory.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode takes a list of texts; wrap a single text in a list")
+        from encoderkit.texts import as_text_list
+
+        texts, single = as_text_list(texts)
+        if single:
+            return self.encode(texts, batch_size, progress, block_size)[0]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         with _progress_bar(len(texts), progress) as bar:
             for start in range(0, len(texts), block_size):

@@ -76,7 +76,7 @@ def test_parquet(tmp_path):
 def test_fasttext_labels_single_and_multi(tmp_path):
     path = tmp_path / "d.txt"
     path.write_text("__label__DESC What is an atom ?\n__label__sport __label__news Final score 3-1\n")
-    with pytest.raises(DataError, match="2 labels given; set data.multi_label=true"):
+    with pytest.raises(DataError, match="2 labels given; set classify.multi_label=true"):
         read_examples(path, fmt="fasttext")
     examples = read_examples(path, fmt="fasttext", multi_label=True)
     assert as_pairs(examples) == [("What is an atom ?", ("DESC",)), ("Final score 3-1", ("sport", "news"))]

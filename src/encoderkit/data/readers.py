@@ -74,7 +74,7 @@ def _split_labels(value, multi_label: bool, separator: str, where: str) -> tuple
     if isinstance(value, (list, tuple)):
         labels = tuple(str(v).strip() for v in value)
         if not multi_label and len(labels) != 1:
-            raise DataError(f"{where}: {len(labels)} labels given; set data.multi_label=true for multi-label data")
+            raise DataError(f"{where}: {len(labels)} labels given; set classify.multi_label=true for multi-label data")
         return labels
     text = str(value).strip()
     if isinstance(value, bool) or isinstance(value, (int, float)):
@@ -172,9 +172,12 @@ def _record_to_example(record, where, text_field, label_field, multi_label, sepa
     if text_field not in record:
         raise DataError(f"{where}: no field {text_field!r} (fields: {field_names(record)}); set data.text_field")
     text = check_text(record[text_field], where, text_field)
+    if label_field is None:  # texts only: a label column, if any, is not read
+        return Example(text)
     if label_field not in record:
         if need_labels:
-            raise DataError(f"{where}: no field {label_field!r} (fields: {field_names(record)}); set data.label_field")
+            raise DataError(f"{where}: no field {label_field!r} (fields: {field_names(record)}); "
+                            "set classify.label_field")
         return Example(text)
     return Example(text, _split_labels(record[label_field], multi_label, separator, where))
 
@@ -201,7 +204,7 @@ def _read_parquet(path, text_field, label_field, multi_label, separator, need_la
     for row, (text, label) in enumerate(zip(texts, labels), start=1):
         where = f"{path}: row {row}"
         text = check_text(text, where, text_field)
-        if label_field not in columns:
+        if label_field is None or label_field not in columns:
             yield row, Example(text)
         else:
             yield row, Example(text, _split_labels(label, multi_label, separator, where))
@@ -220,7 +223,7 @@ def _read_fasttext(path, multi_label, need_labels):
         if need_labels and not labels:
             raise DataError(f"{where}: no {FASTTEXT_PREFIX} label at the start of the line")
         if len(labels) > 1 and not multi_label:
-            raise DataError(f"{where}: {len(labels)} labels given; set data.multi_label=true for multi-label data")
+            raise DataError(f"{where}: {len(labels)} labels given; set classify.multi_label=true for multi-label data")
         yield number, Example(text, tuple(labels))
 
 
@@ -312,7 +315,7 @@ def iter_texts_with_lines(path: str | Path, fmt: str = "auto", text_field: str =
         raise DataError(f"input file not found: {path}")
     if fmt == "auto" and without_compression_suffix(path).suffix.lower() in (".txt", ""):
         return plain_text_lines(path)
-    numbered = _numbered_examples(path, fmt, text_field, "label", False, ",", need_labels=False)
+    numbered = _numbered_examples(path, fmt, text_field, None, False, ",", need_labels=False)
     return ((number, example.text) for number, example in numbered)
 
 
