@@ -115,3 +115,61 @@ def test_quickstart_uses_the_shipped_cnn_settings(tmp_path):
     for section in ("tokenizer", "embedding", "encoder", "pooling", "classify"):
         assert getattr(quick, section) == getattr(shipped, section), section
     assert quick.train.model_dump(exclude={"num_threads"}) == shipped.train.model_dump(exclude={"num_threads"})
+
+
+def test_predict_file_keeps_one_row_per_line_with_its_number(trained_run, tmp_path):
+    model = trained_run / "run" / "model"
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Who wrote Hamlet ?\nHow far is the Moon ?\nWhat is a prism ?\n")
+    result = run_cli("predict", model, "--file", texts)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["line"], r["text"]) for r in rows] == [(1, "Who wrote Hamlet ?"), (2, "How far is the Moon ?"),
+                                                      (3, "What is a prism ?")]
+    texts.write_text("Who wrote Hamlet ?\n\nWhat is a prism ?\n")
+    one_line_error(run_cli("predict", model, "--file", texts), "texts.txt:2: the text is empty")
+    one_line_error(run_cli("predict", model, "Who ?", "  "), "argument 2 is empty")
+    one_line_error(run_cli("predict", model, stdin="Who ?\n\n"), "stdin:2 is empty")
+
+
+def test_evaluate_json_into_a_missing_folder_fails_before_the_work(trained_run, tmp_path):
+    result = run_cli("evaluate", trained_run / "run" / "model", trained_run / "test.jsonl",
+                     "--json", tmp_path / "nowhere" / "m.json")
+    one_line_error(result, "the folder")
+    assert "macro_f1" not in result.stderr  # refused before printing metrics
+
+
+def test_debug_is_accepted_after_the_command_and_brackets_survive(trained_run, tmp_path):
+    missing = tmp_path / "caps[v2].jsonl"
+    result = run_cli("evaluate", trained_run / "run" / "model", missing)
+    one_line_error(result, "caps[v2].jsonl")
+    result = run_cli("evaluate", trained_run / "run" / "model", missing, "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_training_into_an_existing_run_names_the_flags(trained_run):
+    one_line_error(run_cli("train", trained_run / "run.yaml"), "pass --resume to continue it, --overwrite to replace it")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(trained_run, tmp_path):
+    import signal
+    import time
+
+    config = yaml.safe_load((trained_run / "run.yaml").read_text())
+    config["output_dir"] = str(tmp_path / "run")
+    config["train"].update(epochs=200, patience=None)
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen([sys.executable, "-m", "encoderkit.cli", "train", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "run" / "checkpoint").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first evaluation's checkpoint shows that the loop is running
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"interrupted; the run in {tmp_path / 'run'} continues from its last checkpoint with: " \
+           f"encoderkit train {path} --resume" in " ".join(stderr.split())
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
+    assert 0 < state["step"] < 200 * 17 and not state.get("finished")

@@ -80,3 +80,42 @@ def test_every_shipped_config_builds_and_runs(path):
         logits = model(ids, mask)
     assert logits.shape == (3, 4)
     assert torch.isfinite(logits).all()
+
+
+def test_task_sections_and_moved_keys():
+    config = validate_config({"classify": {"label_field": "stars", "loss": {"label_smoothing": 0.1}}})
+    assert config.task == "classify" and config.task_section.label_field == "stars"
+    with pytest.raises(ConfigError, match="config key 'head' moved to 'classify.head' in encoderkit 0.2"):
+        validate_config({"head": {"dropout": 0.5}})
+    with pytest.raises(ConfigError, match="config key 'data.label_field' moved to 'classify.label_field'"):
+        validate_config({"data": {"label_field": "stars"}})
+    with pytest.raises(ConfigError, match="unknown task"):
+        validate_config({"task": "summarize"})
+
+
+def test_train_metric_is_checked_against_the_task():
+    assert validate_config({}).train.metric == "macro_f1"  # the task's first metric
+    assert validate_config({"train": {"metric": "loss"}}).train.metric == "loss"
+    with pytest.raises(ConfigError) as error:
+        validate_config({"train": {"metric": "bleu"}})
+    message = str(error.value)
+    assert "train.metric 'bleu' is not a metric of task classify; valid metrics: macro_f1, micro_f1" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("kind", ["bow", "cnn"])
+@pytest.mark.parametrize("pooling", ["cls", "last"])
+def test_poolings_that_cannot_work_are_refused(kind, pooling):
+    with pytest.raises(ConfigError, match=rf"pooling '{pooling}' gives every text the same vector with a {kind} "
+                                          r"encoder; poolings that fit: mean, max, attention"):
+        validate_config({"encoder": {"kind": kind}, "pooling": pooling})
+    assert validate_config({"encoder": {"kind": "gru"}, "pooling": pooling}).pooling == pooling
+
+
+def test_yaml_errors_keep_their_position(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epochs: 3\n  lr: [0.1\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML: .* at line 4, column 1"):
+        load_config(path)
+    path.write_bytes("\ufefftrain:\n  epochs: 3\n".encode())  # a BOM (Notepad) is fine
+    assert load_config(path).train.epochs == 3

@@ -327,6 +327,8 @@ def describe_validation_error(error: ValidationError, root: type[BaseModel] = No
                 f"unknown encoder kind {item['input'].get('kind')!r} at '{shown}'; "
                 f"valid kinds: {', '.join(sorted(_ENCODER_BY_KIND))}"
             )
+        elif shown == "task" and root is RunConfig:
+            lines.append(f"unknown task {item.get('input')!r}; valid tasks: {', '.join(TASK_SECTIONS)}")
         elif item["type"] == "value_error" and not shown:  # a check across sections (RunConfig's own)
             lines.append(str(item["msg"]).removeprefix("Value error, "))
         else:

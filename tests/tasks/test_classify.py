@@ -80,7 +80,12 @@ def test_extend_vocab_keeps_pretrained_vectors_for_words_unseen_in_training(trec
                                          embedding={"dim": 50, "pretrained": str(vectors_path), "freeze": True,
                                                     "extend_vocab": 3000},
                                          train={"epochs": 1, "progress": False}))
-    result = train(config, echo=lambda *_: None)
+    said = []
+    result = train(config, echo=said.append)
+    # The added words fill the vocabulary; the line also says how much of the training words is covered.
+    assert result.coverage["train_vocab_coverage"] < result.coverage["vocab_coverage"]
+    assert any(f"({result.coverage['train_vocab_coverage']:.1%} of the words seen in training)" in line
+               for line in said), said
     model = encoderkit.load(result.model_dir)
     vocab = model.tokenizer.get_vocab()
     training_words = {w for r in (trec_slice["train"]).read_text().splitlines() for w in json.loads(r)["text"].lower().split()}
@@ -89,3 +94,20 @@ def test_extend_vocab_keeps_pretrained_vectors_for_words_unseen_in_training(trec
     table = model.model.text_encoder.embedding.weight_table.weight
     for word in unseen:
         torch.testing.assert_close(table[vocab[word]], torch.tensor(glove[word]))
+
+
+def test_duplicates_and_test_texts_seen_in_training_are_reported(trec_slice, tmp_path):
+    lines = trec_slice["train"].read_text().splitlines()
+    train_file = tmp_path / "dup.jsonl"
+    train_file.write_text("\n".join(lines + lines[:7]) + "\n")  # 7 repeated training questions
+    test_lines = trec_slice["test"].read_text().splitlines()
+    test_file = tmp_path / "leaky.jsonl"
+    test_file.write_text("\n".join(test_lines[:50] + lines[100:103]) + "\n")  # 3 training questions in test
+    config = validate_config(tiny_config({"train": train_file, "test": test_file}, tmp_path / "run",
+                                         train={"epochs": 1, "progress": False}))
+    texts = [json.loads(line)["text"] for line in lines]
+    repeats = 7 + len(texts) - len(set(texts))  # the slice itself holds a repeated question
+    said = []
+    train(config, echo=said.append)
+    assert any(f"{repeats} training texts repeat an earlier one" in line and "3 test texts also occur in train (leakage)"
+               in line for line in said), said
