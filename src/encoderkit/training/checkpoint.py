@@ -167,6 +167,10 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], ignored: 
     """``key (old -> new)`` for every flattened key whose value differs, ``ignored`` keys left out."""
     old, new = flat_config(saved), flat_config(current)
     missing = object()
-    return [f"{key} ({old.get(key, '-')!r} -> {new.get(key, '-')!r})"
-            for key in sorted(old.keys() | new.keys())
-            if key not in ignored and old.get(key, missing) != new.get(key, missing)]
+    changed = [key for key in sorted(old.keys() | new.keys())
+               if key not in ignored and old.get(key, missing) != new.get(key, missing)]
+    # A section whose ``kind`` changed (encoder: bow -> gru) has other options altogether: name the kind only.
+    rekinded = {key.removesuffix(".kind") for key in changed if key.endswith(".kind")}
+    changed = [key for key in changed
+               if key.endswith(".kind") or key.rpartition(".")[0] not in rekinded or (key in old and key in new)]
+    return [f"{key} ({old.get(key, '-')!r} -> {new.get(key, '-')!r})" for key in changed]
