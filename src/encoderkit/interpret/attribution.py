@@ -1,0 +1,199 @@
+"""Token attributions for any differentiable score of a text: integrated gradients, gradient x input, occlusion.
+
+Nothing here knows about classification. A ``Probe`` says what is explained: a score per row of a
+batch of token ids (the probability of a label, later the cosine of a query with a document) and
+the layer whose output is the input embeddings. Every method returns one score per token position::
+
+    integrated gradients   a_t = sum_e (x_te - x'_te) * mean_{alpha} d f(x' + alpha (x - x')) / d x_te
+                           (captum's LayerIntegratedGradients on the embedding layer; x' = the
+                           embeddings of the baseline ids: padding at every non-special position)
+    gradient x input       a_t = sum_e x_te * d f(x) / d x_te
+    occlusion              a_u = f(x) - f(x without unit u)   (the unit's tokens deleted, not masked)
+
+Completeness: integrated gradients' scores add up to ``f(x) - f(x')`` up to the convergence delta
+captum reports. Texts are batched by length, and the interpolation steps of integrated gradients go
+through the model in chunks of at most ``TOKENS_PER_PASS`` tokens, so a long text never holds all
+its steps in memory at once (captum#245).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from encoderkit.data.batching import pad_batch
+from encoderkit.errors import EncoderkitError
+from encoderkit.interpret.tokens import EncodedText
+
+#: Tokens per forward pass of integrated gradients (steps x text length), a memory bound.
+TOKENS_PER_PASS = 2048
+
+
+@dataclass
+class Probe:
+    """What an attribution method explains.
+
+    Attributes:
+        score: ``(ids (B,T) long, mask (B,T) bool, target (B,) long) -> (B,)`` the explained score of
+            each row; ``target`` says which output (a label index) for each row.
+        embedding: the module whose output (B,T,E) are the input embeddings the methods attribute to.
+        model: the module whose parameters ``explaining`` freezes and whose mode it sets to eval.
+        pad_id: the padding id (the baseline of integrated gradients, and the padding of batches).
+    """
+
+    score: Callable[[Tensor, Tensor, Tensor], Tensor]
+    embedding: nn.Module
+    model: nn.Module
+    pad_id: int
+
+
+@contextlib.contextmanager
+def explaining(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no parameter gradients for the duration (gradients flow to the inputs only, which
+    halves the backward pass); frozen pretrained encoders let gradients through. All restored after."""
+    was_training = module.training
+    requires = {name: p.requires_grad for name, p in module.named_parameters()}
+    frozen = [m for m in module.modules() if getattr(m, "freeze", False) is True]
+    module.eval()
+    module.requires_grad_(False)
+    for encoder in frozen:
+        encoder.freeze = False  # its forward would otherwise run under no_grad and give zero gradients
+    try:
+        yield
+    finally:
+        for encoder in frozen:
+            encoder.freeze = True
+        for name, parameter in module.named_parameters():
+            parameter.requires_grad_(requires[name])
+        module.train(was_training)
+
+
+def length_groups(texts: Sequence[EncodedText], rows_per_group: int) -> list[list[int]]:
+    """Indices of ``texts`` in groups of similar length (so batches pad little), longest first."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i].ids))
+    return [order[start:start + rows_per_group] for start in range(0, len(order), rows_per_group)]
+
+
+def batch_of(texts: Sequence[EncodedText], pad_id: int) -> tuple[Tensor, Tensor]:
+    return pad_batch([list(text.ids) for text in texts], pad_id)
+
+
+def baseline_ids(texts: Sequence[EncodedText], pad_id: int) -> Tensor:
+    """(B,T) baselines: padding at every position of a unit; special tokens kept, rows padded."""
+    return pad_batch([text.baseline(pad_id) for text in texts], pad_id)[0]
+
+
+def integrated_gradients(probe: Probe, texts: Sequence[EncodedText], targets: Sequence[int],
+                         steps: int = 50) -> tuple[list[np.ndarray], np.ndarray]:
+    """Integrated gradients (captum ``LayerIntegratedGradients``, Gauss-Legendre steps) per token position.
+
+    Returns:
+        ``(scores, deltas)``: for each text a (T,) array over its ids; the convergence delta of each
+        text, ``sum(scores) - (f(x) - f(x'))``.
+    """
+    try:
+        from captum.attr import LayerIntegratedGradients
+    except ImportError:
+        raise EncoderkitError("integrated gradients need captum: pip install 'encoderkit[interpret]' "
+                              "(or choose --method grad-input or occlusion)") from None
+    method = LayerIntegratedGradients(probe.score, probe.embedding)
+    scores: list[np.ndarray | None] = [None] * len(texts)
+    deltas = np.zeros(len(texts))
+    longest = max((len(text.ids) for text in texts), default=1)
+    rows_per_pass = max(1, TOKENS_PER_PASS // longest)
+    with explaining(probe.model):
+        for group in length_groups(texts, max(1, rows_per_pass // steps)):
+            chosen = [texts[i] for i in group]
+            ids, mask = batch_of(chosen, probe.pad_id)
+            rows = max(1, TOKENS_PER_PASS // ids.shape[1])
+            target = torch.tensor([targets[i] for i in group])
+            attributions, delta = method.attribute(
+                ids, baselines=baseline_ids(chosen, probe.pad_id), additional_forward_args=(mask, target),
+                n_steps=steps, internal_batch_size=rows, return_convergence_delta=True)
+            summed = attributions.sum(-1).detach()  # (B,T,E) -> (B,T)
+            for row, index in enumerate(group):
+                scores[index] = summed[row, :len(texts[index].ids)].numpy().astype(np.float64)
+                deltas[index] = float(delta[row])
+    return scores, deltas
+
+
+def gradient_x_input(probe: Probe, texts: Sequence[EncodedText], targets: Sequence[int],
+                     batch_size: int = 32) -> list[np.ndarray]:
+    """``sum_e x_te * d f / d x_te`` per token position, one forward and backward pass per batch."""
+    scores: list[np.ndarray | None] = [None] * len(texts)
+    captured: list[Tensor] = []
+
+    def as_leaf(module, inputs, output):
+        # Parameters are frozen while explaining, so the embeddings would carry no gradient: make
+        # them a leaf that does, and read its gradient after the backward pass.
+        leaf = output.detach().requires_grad_(True)
+        captured.append(leaf)
+        return leaf
+
+    with explaining(probe.model):
+        handle = probe.embedding.register_forward_hook(as_leaf)
+        try:
+            for group in length_groups(texts, batch_size):
+                captured.clear()
+                ids, mask = batch_of([texts[i] for i in group], probe.pad_id)
+                with torch.enable_grad():
+                    probe.score(ids, mask, torch.tensor([targets[i] for i in group])).sum().backward()
+                embedded = captured[0]
+                values = (embedded.grad * embedded).sum(-1).detach()  # (B,T,E) -> (B,T)
+                for row, index in enumerate(group):
+                    scores[index] = values[row, :len(texts[index].ids)].numpy().astype(np.float64)
+        finally:
+            handle.remove()
+    return scores
+
+
+def occlusion(probe: Probe, texts: Sequence[EncodedText], targets: Sequence[int],
+              batch_size: int = 64) -> list[np.ndarray]:
+    """``f(x) - f(x without unit u)`` for every unit (all pieces of a word deleted at once).
+
+    Returns:
+        For each text a (U,) array over its units (not over token positions).
+    """
+    variants: list[list[int]] = []
+    owners: list[tuple[int, int]] = []  # (text index, unit index or -1 for the full text)
+    for index, text in enumerate(texts):
+        variants.append(list(text.ids))
+        owners.append((index, -1))
+        for unit in range(len(text.units)):
+            variants.append(text.without({unit}) or [probe.pad_id])
+            owners.append((index, unit))
+    values = score_id_lists(probe, variants, [targets[i] for i, _ in owners], batch_size)
+    full = {index: value for (index, unit), value in zip(owners, values) if unit < 0}
+    scores = [np.zeros(len(text.units)) for text in texts]
+    for (index, unit), value in zip(owners, values):
+        if unit >= 0:
+            scores[index][unit] = full[index] - value
+    return scores
+
+
+@torch.no_grad()
+def score_id_lists(probe: Probe, id_lists: Sequence[Sequence[int]], targets: Sequence[int],
+                   batch_size: int = 64) -> np.ndarray:
+    """The probe's score for each id list (no gradients), batched by length; in input order."""
+    out = np.empty(len(id_lists))
+    order = sorted(range(len(id_lists)), key=lambda i: -len(id_lists[i]))
+    was_training = probe.model.training
+    probe.model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            ids, mask = pad_batch([list(id_lists[i]) for i in rows], probe.pad_id)
+            out[rows] = probe.score(ids, mask, torch.tensor([targets[i] for i in rows])).double().numpy()
+    finally:
+        probe.model.train(was_training)
+    return out
+
+
+def unit_scores(text: EncodedText, position_scores: np.ndarray) -> np.ndarray:
+    """Scores per token position -> scores per unit (the pieces of a word summed)."""
+    return np.array([float(position_scores[list(pieces)].sum()) for pieces in text.pieces])
