@@ -19,6 +19,7 @@ from rich.text import Text
 
 from encoderkit.errors import EncoderkitError
 from encoderkit.interop.cli import app as convert_app
+from encoderkit.interpret.cli import explain
 from encoderkit.wordvec.cli import app as wordvec_app
 
 app = typer.Typer(
@@ -272,6 +273,7 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
     }
 
 
+app.command()(explain)
 app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 

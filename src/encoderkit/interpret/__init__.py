@@ -13,20 +13,31 @@ Layout (each piece usable on its own):
 - ``faithfulness.py``  ERASER comprehensiveness and sufficiency (AOPC) against random attributions
 - ``render.py``        shaded tokens in the terminal, a self-contained HTML page, heatmaps
 - ``cli.py``           ``encoderkit explain``
+- ``explainers.py``    ``EXPLAINERS``: a predictor's ``task`` -> its explainer (retrieval and translation plug in there)
 
-``EXPLAINERS`` maps a predictor's ``task`` to its explainer. A retrieval explainer (why did this
-document match this query: a ``Probe`` whose score is the cosine with the other side's vector, once
-per side) and a translation explainer (cross-attention alignment as a heatmap) each add one entry.
+The names below are imported on first use, so ``encoderkit --help`` does not load torch.
 """
 
 from __future__ import annotations
 
-from encoderkit.interpret.classify import (DEFAULT_METHOD, METHODS, available_methods,
-                                           explain_classification)
-from encoderkit.interpret.explanation import Explanation, Segment
+import importlib
 
-#: task name -> ``explainer(predictor, texts, method=None, target=None, **options)``.
-EXPLAINERS = {"classify": explain_classification}
+#: public name -> the module that defines it.
+_EXPORTS = {
+    "DEFAULT_METHOD": "encoderkit.interpret.classify",
+    "METHODS": "encoderkit.interpret.classify",
+    "available_methods": "encoderkit.interpret.classify",
+    "explain_classification": "encoderkit.interpret.classify",
+    "EXPLAINERS": "encoderkit.interpret.explainers",
+    "Explanation": "encoderkit.interpret.explanation",
+    "Segment": "encoderkit.interpret.explanation",
+}
 
-__all__ = ["DEFAULT_METHOD", "EXPLAINERS", "METHODS", "Explanation", "Segment", "available_methods",
-           "explain_classification"]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'encoderkit.interpret' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+__all__ = sorted(_EXPORTS)

@@ -23,6 +23,13 @@ class Segment:
     name: str
     units: list[str]
     scores: np.ndarray
+    #: The text before each unit (original spacing); None: one space between units.
+    separators: list[str] | None = None
+
+    def spaced(self) -> list[tuple[str, str, float]]:
+        """``(separator, unit, score)`` for each unit, to lay the text out as written."""
+        separators = self.separators or ["" if i == 0 else " " for i in range(len(self.units))]
+        return list(zip(separators, self.units, (float(score) for score in self.scores)))
 
 
 @dataclass
@@ -76,7 +83,7 @@ class Explanation:
         return facts
 
     def segments(self) -> list[Segment]:
-        return [Segment("text", self.units, self.scores)]
+        return [Segment("text", self.units, self.scores, self.encoded.separators())]
 
     def to_dict(self) -> dict:
         """JSON-ready: text, method, target, probability, units with scores (and IG's delta)."""

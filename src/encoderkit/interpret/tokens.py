@@ -21,8 +21,9 @@ class EncodedText:
     Attributes:
         text: the original text.
         ids: token ids, special tokens included (the first window of a long text).
-        units: the text of each unit, as written in ``text`` (words) or as the tokenizer's piece (tokens).
+        units: the text of each unit as written in ``text`` (the tokenizer's piece where it has no offsets).
         pieces: for each unit, the positions in ``ids`` of its tokens.
+        spans: for each unit, its ``(start, end)`` characters in ``text`` (``(0, 0)`` where unknown).
         tokens: the tokenizer's string for every id (for heatmaps, special tokens included).
         truncated: the text was longer than the model's ``max_length``; only the first window is explained.
     """
@@ -31,6 +32,7 @@ class EncodedText:
     ids: tuple[int, ...]
     units: tuple[str, ...]
     pieces: tuple[tuple[int, ...], ...]
+    spans: tuple[tuple[int, int], ...]
     tokens: tuple[str, ...]
     truncated: bool
 
@@ -38,6 +40,17 @@ class EncodedText:
         """The ids with the pieces of units ``drop`` (unit indices) left out; special tokens stay."""
         gone = {position for unit in drop for position in self.pieces[unit]}
         return [token for position, token in enumerate(self.ids) if position not in gone]
+
+    def separators(self) -> list[str]:
+        """The text before each unit (the original spacing, so a page shows the text as written)."""
+        result, previous = [], 0
+        for start, end in self.spans:
+            if end <= start:
+                result.append(" " if result else "")
+                continue
+            result.append(self.text[previous:start] if start >= previous else "")
+            previous = max(previous, end)
+        return result
 
     def baseline(self, pad_id: int) -> list[int]:
         """The ids with every unit's pieces replaced by padding (integrated gradients' baseline)."""
@@ -59,8 +72,9 @@ def encode_units(tokenizer, text: str, level: str = "word") -> EncodedText:
             so punctuation is a word of its own) or ``token`` (every token is a unit).
     """
     encoding = tokenizer.backend.encode(text)
-    units: list[str] = []
     pieces: list[list[int]] = []
+    spans: list[list[int]] = []
+    tokens: list[str] = []
     last_word = None
     for position, (special, word, (start, end), token) in enumerate(
             zip(encoding.special_tokens_mask, encoding.word_ids, encoding.offsets, encoding.tokens)):
@@ -68,14 +82,18 @@ def encode_units(tokenizer, text: str, level: str = "word") -> EncodedText:
             continue
         if level == "word" and word is not None and word == last_word:
             pieces[-1].append(position)
-            units[-1] = text[_unit_start(encoding, pieces[-1][0]):end] or units[-1] + token
+            spans[-1][1] = max(spans[-1][1], end)
+            tokens[-1] += token
             continue
         pieces.append([position])
-        units.append(text[start:end] if level == "word" and end > start else token)
+        spans.append([start, end])
+        tokens.append(token)
         last_word = word
-    return EncodedText(text, tuple(encoding.ids), tuple(units), tuple(tuple(p) for p in pieces),
-                       tuple(encoding.tokens), bool(encoding.overflowing))
-
-
-def _unit_start(encoding, position: int) -> int:
-    return encoding.offsets[position][0]
+    for span in spans:  # byte-level BPE counts the space before a word as part of it
+        while span[0] < span[1] and text[span[0]].isspace():
+            span[0] += 1
+        while span[1] > span[0] and text[span[1] - 1].isspace():
+            span[1] -= 1
+    units = tuple(text[start:end] if end > start else token for (start, end), token in zip(spans, tokens))
+    return EncodedText(text, tuple(encoding.ids), units, tuple(tuple(p) for p in pieces),
+                       tuple((start, end) for start, end in spans), tuple(encoding.tokens), bool(encoding.overflowing))

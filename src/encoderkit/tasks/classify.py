@@ -361,7 +361,7 @@ class ClassifierModel:
         Returns:
             ``encoderkit.interpret.Explanation``: ``units``, ``scores``, ``target``, ``probability``, ...
         """
-        from encoderkit.interpret import explain_classification
+        from encoderkit.interpret.classify import explain_classification
 
         return explain_classification(self, texts, method, target, level=level, steps=steps, batch_size=batch_size)
 
