@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from encoderkit.compare.cli import compare
 from encoderkit.errors import EncoderkitError
 from encoderkit.interop.cli import app as convert_app
 from encoderkit.interpret.cli import explain
@@ -274,6 +275,7 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
 
 
 app.command()(explain)
+app.command()(compare)
 app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 
