@@ -79,6 +79,19 @@ def length_groups(texts: Sequence[EncodedText], rows_per_group: int) -> list[lis
     return [order[start:start + rows_per_group] for start in range(0, len(order), rows_per_group)]
 
 
+def token_budget_groups(texts: Sequence[EncodedText], steps: int) -> list[list[int]]:
+    """Texts of similar length grouped so that one group's interpolation steps hold about
+    ``TOKENS_PER_PASS`` tokens (at least one text per group), longest first."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i].ids))
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and (len(groups[-1]) + 1) * steps * len(texts[groups[-1][0]].ids) <= TOKENS_PER_PASS:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
 def batch_of(texts: Sequence[EncodedText], pad_id: int) -> tuple[Tensor, Tensor]:
     return pad_batch([list(text.ids) for text in texts], pad_id)
 
@@ -104,17 +117,15 @@ def integrated_gradients(probe: Probe, texts: Sequence[EncodedText], targets: Se
     method = LayerIntegratedGradients(probe.score, probe.embedding)
     scores: list[np.ndarray | None] = [None] * len(texts)
     deltas = np.zeros(len(texts))
-    longest = max((len(text.ids) for text in texts), default=1)
-    rows_per_pass = max(1, TOKENS_PER_PASS // longest)
     with explaining(probe.model):
-        for group in length_groups(texts, max(1, rows_per_pass // steps)):
+        for group in token_budget_groups(texts, steps):
             chosen = [texts[i] for i in group]
             ids, mask = batch_of(chosen, probe.pad_id)
-            rows = max(1, TOKENS_PER_PASS // ids.shape[1])
             target = torch.tensor([targets[i] for i in group])
             attributions, delta = method.attribute(
                 ids, baselines=baseline_ids(chosen, probe.pad_id), additional_forward_args=(mask, target),
-                n_steps=steps, internal_batch_size=rows, return_convergence_delta=True)
+                n_steps=steps, internal_batch_size=max(1, TOKENS_PER_PASS // ids.shape[1]),
+                return_convergence_delta=True)
             summed = attributions.sum(-1).detach()  # (B,T,E) -> (B,T)
             for row, index in enumerate(group):
                 scores[index] = summed[row, :len(texts[index].ids)].numpy().astype(np.float64)
