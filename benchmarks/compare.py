@@ -14,7 +14,6 @@ under ``benchmarks/results/quick/`` only.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -25,23 +24,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from results_md import RESULTS_DIR, cpu_name, write_json, write_section  # noqa: E402
+from results_md import QUICK_DIR, cpu_name, quick_slice, write_results  # noqa: E402
 
 from encoderkit.compare.runner import compare  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 HEADING = "## Choosing an encoder"
 REPORT_FILES = ("report.md", "report.json", "accuracy_vs_speed.png", "learning_curve.png")
-
-
-def quick_folder(source: Path, work: Path, train: int, test: int) -> Path:
-    target = work / "data" / source.name
-    target.mkdir(parents=True, exist_ok=True)
-    for split, count in (("train", train), ("test", test)):
-        lines = (source / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
-        step = max(1, len(lines) // count)
-        (target / f"{split}.jsonl").write_text("\n".join(lines[::step][:count]) + "\n", encoding="utf-8")
-    return target
 
 
 def summary_table(reports: dict[str, dict]) -> str:
@@ -72,14 +61,14 @@ def main() -> None:
     seeds = 1 if args.quick else args.seeds
     reports, timing = {}, {}
     for source in args.data:
-        folder = quick_folder(source, work, 600, 100) if args.quick else source
+        folder = quick_slice(source, work, 600, 100) if args.quick else source
         started = time.perf_counter()
         comparison = compare(folder, None, out=work / source.name, seeds=seeds, threads=args.threads,
                              overrides=["train.epochs=1"] if args.quick else [], echo=print)
         timing[source.name] = {"this_run_seconds": time.perf_counter() - started,
                                "all_runs_seconds": comparison.summary["runs_seconds"]}
         reports[source.name] = comparison.summary
-        target = (RESULTS_DIR / "quick" / "compare" if args.quick else ROOT / "docs" / "compare") / source.name
+        target = (QUICK_DIR / "compare" if args.quick else ROOT / "docs" / "compare") / source.name
         target.mkdir(parents=True, exist_ok=True)
         for name in REPORT_FILES:
             shutil.copyfile(work / source.name / name, target / name)
@@ -94,12 +83,7 @@ def main() -> None:
             "plots and recommendations: `docs/compare/<data>/report.md`.\n\n" + summary_table(reports) + "\n\n"
             + "\n".join(f"- **{name}**: " + " ".join(report["recommendation"]) for name, report in reports.items()))
     print(body)
-    if args.quick:
-        (RESULTS_DIR / "quick" / "compare.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        write_section(HEADING + " (quick check, not the benchmark)", body, RESULTS_DIR / "quick" / "RESULTS.md")
-        return
-    write_json("compare.json", payload)
-    write_section(HEADING, body)
+    write_results("compare.json", HEADING, body, payload, args.quick)
 
 
 if __name__ == "__main__":

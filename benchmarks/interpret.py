@@ -34,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from results_md import RESULTS_DIR, cpu_name, write_json, write_section  # noqa: E402
+from results_md import cpu_name, quick_slice, write_results  # noqa: E402
 
 from encoderkit.compare.candidates import Candidate  # noqa: E402
 from encoderkit.compare.runner import compare  # noqa: E402
@@ -48,17 +48,6 @@ HEADING = "## Interpretability"
 IG_STEPS = 50
 #: The issue's target: integrated gradients, 50 steps, MiniLM, the 500 TREC test questions.
 IG_MINILM_TREC_SECONDS = 300
-
-
-def quick_folder(source: Path, work: Path, train: int, test: int) -> Path:
-    """Every n-th line of train and test (all labels kept), written into ``work``."""
-    target = work / "data" / source.name
-    target.mkdir(parents=True, exist_ok=True)
-    for split, count in (("train", train), ("test", test)):
-        lines = (source / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
-        step = max(1, len(lines) // count)
-        (target / f"{split}.jsonl").write_text("\n".join(lines[::step][:count]) + "\n", encoding="utf-8")
-    return target
 
 
 def measure(model, texts: list[str], method: str) -> tuple[list, float]:
@@ -132,7 +121,7 @@ def main() -> None:
     started = time.perf_counter()
     rows, accuracy = [], {}
     for source in args.data:
-        folder = quick_folder(source, work, 600, 60) if args.quick else source
+        folder = quick_slice(source, work, 600, 60) if args.quick else source
         comparison = compare(folder, [Candidate(m, ROOT / "configs" / f"{m}.yaml") for m in models],
                              out=work / source.name, seeds=1, fractions=[1.0], baseline=False,
                              threads=args.threads, overrides=["train.epochs=1"] if args.quick else [], echo=print)
@@ -152,14 +141,7 @@ def main() -> None:
                "ig_minilm_trec_texts": minilm["texts"] if minilm else None, "rows": rows}
     body = section(payload)
     print(body)
-    if args.quick:
-        quick = RESULTS_DIR / "quick"
-        quick.mkdir(parents=True, exist_ok=True)
-        (quick / "interpret.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        write_section(HEADING + " (quick check, not the benchmark)", body, quick / "RESULTS.md")
-        return
-    write_json("interpret.json", payload)
-    write_section(HEADING, body)
+    write_results("interpret.json", HEADING, body, payload, args.quick)
 
 
 def section(payload: dict) -> str:

@@ -219,3 +219,31 @@ def test_the_command_line(setup, tmp_path):
                               str(setup["configs"]["bow"])], capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "compare needs two or more classes" in refused.stderr
+
+
+def test_a_compare_killed_with_sigkill_continues_where_it_stopped(setup, tmp_path):
+    """kill -9 as soon as the first result is stored: the next run trains only what has no result,
+    and every result file is whole (written atomically)."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "encoderkit.cli", "compare", "--data", str(setup["data"]),
+               str(setup["configs"]["bow"]), str(setup["configs"]["cnn"]), "--seeds", "2", "--fractions", "1",
+               "--no-baseline", "-o", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results"
+    while process.poll() is None and not (results.exists() and any(results.rglob("*.json"))):
+        time.sleep(0.02)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = sorted(p.relative_to(results).as_posix() for p in results.rglob("*.json"))
+    assert done and all(json.loads((results / name).read_text())["predictions"] for name in done)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    trained = [line for line in again.stderr.splitlines() if line.startswith("[")]
+    assert len(trained) == 4 - len(done)
+    assert "continuing the comparison in" in again.stderr
+    assert len(list(results.rglob("*.json"))) == 4

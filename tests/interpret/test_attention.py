@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from support_models import FAMILIES, TEXTS, build_classifier, build_pretrained_classifier
+from support_models import TEXTS, build_classifier, build_pretrained_classifier
 
 from encoderkit.errors import ConfigError
-from encoderkit.interpret.attention import attention_maps, pooling_weights, rollout
+from encoderkit.interpret.attention import pooling_weights, rollout
 
 
 def test_rollout_rows_sum_to_one_and_match_the_hand_computation():

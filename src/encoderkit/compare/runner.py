@@ -34,8 +34,9 @@ FRACTIONS = (0.1, 0.3, 1.0)
 SEEDS = (13, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 MANIFEST = "compare.json"
 FORMAT = "encoderkit-compare"
-#: Config keys that change no result (left out of a unit's fingerprint).
-VOLATILE = ("output_dir", "train.num_threads", "train.progress", "train.device")
+#: Config keys left out of a unit's fingerprint: they change no result, or (the data files) are
+#: identified by their digests instead of their paths.
+VOLATILE = ("output_dir", "train.num_threads", "train.progress", "train.device", "data.train", "data.test")
 
 
 @dataclass(frozen=True)
@@ -276,8 +277,6 @@ class UnitContext:
             for section in sections:
                 holder = holder.get(section, {})
             holder.pop(name, None)
-        for name in ("train", "test"):  # the data are identified by their digests, not their paths
-            settings["data"].pop(name, None)
         return fingerprint({"config": settings, **data})
 
     def stored(self, unit: Unit) -> dict | None:
