@@ -305,7 +305,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         sys.exit(1)
-    if code == EXIT_INTERRUPTED and not _interrupt_reported:  # Typer turns Ctrl-C into exit code 130
+    # ``python -m encoderkit.cli`` runs this file as __main__ while commands of other modules (compare)
+    # import it as encoderkit.cli: either copy may hold the flag.
+    reported = any(getattr(sys.modules.get(name), "_interrupt_reported", False) for name in ("__main__", __name__,
+                                                                                             "encoderkit.cli"))
+    if code == EXIT_INTERRUPTED and not reported:  # Typer turns Ctrl-C into exit code 130
         say("interrupted")
     sys.exit(code or 0)
 

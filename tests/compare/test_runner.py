@@ -247,3 +247,24 @@ def test_a_compare_killed_with_sigkill_continues_where_it_stopped(setup, tmp_pat
     assert len(trained) == 4 - len(done)
     assert "continuing the comparison in" in again.stderr
     assert len(list(results.rglob("*.json"))) == 4
+
+
+def test_ctrl_c_says_how_to_continue_once(setup, tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "encoderkit.cli", "compare", "--data", str(setup["data"]),
+                                str(setup["configs"]["bow"]), str(setup["configs"]["cnn"]), "--seeds", "3",
+                                "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None and not (out / "results").exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=600)
+    if process.returncode == 0:
+        pytest.skip("the comparison finished before the interrupt arrived")
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (f"interrupted; finished runs are kept in {out}: run the same command "
+                                               "again to continue")
+    assert stderr.count("interrupted") == 1
