@@ -224,7 +224,6 @@ def test_the_command_line(setup, tmp_path):
 def test_a_compare_killed_with_sigkill_continues_where_it_stopped(setup, tmp_path):
     """kill -9 as soon as the first result is stored: the next run trains only what has no result,
     and every result file is whole (written atomically)."""
-    import os
     import signal
     import time
 
@@ -250,7 +249,6 @@ def test_a_compare_killed_with_sigkill_continues_where_it_stopped(setup, tmp_pat
 
 
 def test_ctrl_c_says_how_to_continue_once(setup, tmp_path):
-    import os
     import signal
     import time
 

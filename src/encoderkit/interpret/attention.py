@@ -97,7 +97,7 @@ def pooling_weights(pooler, states: Tensor, mask: Tensor) -> np.ndarray:
         filled = states[0].masked_fill(~mask[0].unsqueeze(-1), torch.finfo(states.dtype).min)
         winners = filled.argmax(dim=0)  # (H,) the position supplying each dimension
         weights = torch.bincount(winners, minlength=states.shape[1]).double() / states.shape[-1]
-    return weights.numpy()
+    return weights.cpu().numpy()
 
 
 @contextlib.contextmanager
@@ -134,7 +134,8 @@ def attention_maps(text_encoder, ids: list[int], tokens: list[str]) -> Attention
     """The attention of ``text_encoder`` on one text (ids with special tokens), in eval mode."""
     from encoderkit.encoders.base import zero_padding
 
-    ids_tensor = torch.tensor([ids])
+    parameter = next(text_encoder.parameters(), None)
+    ids_tensor = torch.tensor([ids], device=parameter.device if parameter is not None else "cpu")
     mask = torch.ones_like(ids_tensor, dtype=torch.bool)
     encoder = text_encoder.encoder
     was_training = text_encoder.training
@@ -145,11 +146,11 @@ def attention_maps(text_encoder, ids: list[int], tokens: list[str]) -> Attention
             with eager_attention(encoder):
                 output = encoder.model(input_ids=ids_tensor, attention_mask=mask.long(), output_attentions=True)
             states = zero_padding(output.last_hidden_state.float(), mask)
-            layers = torch.stack([weights[0] for weights in output.attentions]).double().numpy()
+            layers = torch.stack([weights[0] for weights in output.attentions]).double().cpu().numpy()
         elif isinstance(encoder, TransformerEncoder):
             with weights_kept(encoder) as attentions:
                 states = text_encoder.token_states(ids_tensor, mask)
-                layers = torch.stack([attention.last_weights[0] for attention in attentions]).double().numpy()
+                layers = torch.stack([attention.last_weights[0] for attention in attentions]).double().cpu().numpy()
         else:
             states = text_encoder.token_states(ids_tensor, mask)
     finally:

@@ -51,6 +51,20 @@ class Probe:
     model: nn.Module
     pad_id: int
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (batches are built there)."""
+        parameter = next(self.model.parameters(), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
+
+    def batch(self, id_lists: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+        """(B,T) ids right-padded with ``pad_id`` and the (B,T) mask, on the model's device."""
+        ids, mask = pad_batch([list(ids) for ids in id_lists], self.pad_id)
+        return ids.to(self.device), mask.to(self.device)
+
+    def targets(self, values: Sequence[int]) -> Tensor:
+        return torch.tensor(list(values), device=self.device)
+
 
 @contextlib.contextmanager
 def explaining(module: nn.Module) -> Iterator[None]:
@@ -92,15 +106,6 @@ def token_budget_groups(texts: Sequence[EncodedText], steps: int) -> list[list[i
     return groups
 
 
-def batch_of(texts: Sequence[EncodedText], pad_id: int) -> tuple[Tensor, Tensor]:
-    return pad_batch([list(text.ids) for text in texts], pad_id)
-
-
-def baseline_ids(texts: Sequence[EncodedText], pad_id: int) -> Tensor:
-    """(B,T) baselines: padding at every position of a unit; special tokens kept, rows padded."""
-    return pad_batch([text.baseline(pad_id) for text in texts], pad_id)[0]
-
-
 def integrated_gradients(probe: Probe, texts: Sequence[EncodedText], targets: Sequence[int],
                          steps: int = 50) -> tuple[list[np.ndarray], np.ndarray]:
     """Integrated gradients (captum ``LayerIntegratedGradients``, Gauss-Legendre steps) per token position.
@@ -120,13 +125,14 @@ def integrated_gradients(probe: Probe, texts: Sequence[EncodedText], targets: Se
     with explaining(probe.model):
         for group in token_budget_groups(texts, steps):
             chosen = [texts[i] for i in group]
-            ids, mask = batch_of(chosen, probe.pad_id)
-            target = torch.tensor([targets[i] for i in group])
+            ids, mask = probe.batch([text.ids for text in chosen])
+            baselines, _ = probe.batch([text.baseline(probe.pad_id) for text in chosen])  # units -> padding
+            target = probe.targets(targets[i] for i in group)
             attributions, delta = method.attribute(
-                ids, baselines=baseline_ids(chosen, probe.pad_id), additional_forward_args=(mask, target),
+                ids, baselines=baselines, additional_forward_args=(mask, target),
                 n_steps=steps, internal_batch_size=max(1, TOKENS_PER_PASS // ids.shape[1]),
                 return_convergence_delta=True)
-            summed = attributions.sum(-1).detach()  # (B,T,E) -> (B,T)
+            summed = attributions.sum(-1).detach().cpu()  # (B,T,E) -> (B,T)
             for row, index in enumerate(group):
                 scores[index] = summed[row, :len(texts[index].ids)].numpy().astype(np.float64)
                 deltas[index] = float(delta[row])
@@ -151,11 +157,11 @@ def gradient_x_input(probe: Probe, texts: Sequence[EncodedText], targets: Sequen
         try:
             for group in length_groups(texts, batch_size):
                 captured.clear()
-                ids, mask = batch_of([texts[i] for i in group], probe.pad_id)
+                ids, mask = probe.batch([texts[i].ids for i in group])
                 with torch.enable_grad():
-                    probe.score(ids, mask, torch.tensor([targets[i] for i in group])).sum().backward()
+                    probe.score(ids, mask, probe.targets(targets[i] for i in group)).sum().backward()
                 embedded = captured[0]
-                values = (embedded.grad * embedded).sum(-1).detach()  # (B,T,E) -> (B,T)
+                values = (embedded.grad * embedded).sum(-1).detach().cpu()  # (B,T,E) -> (B,T)
                 for row, index in enumerate(group):
                     scores[index] = values[row, :len(texts[index].ids)].numpy().astype(np.float64)
         finally:
@@ -198,8 +204,8 @@ def score_id_lists(probe: Probe, id_lists: Sequence[Sequence[int]], targets: Seq
     try:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            ids, mask = pad_batch([list(id_lists[i]) for i in rows], probe.pad_id)
-            out[rows] = probe.score(ids, mask, torch.tensor([targets[i] for i in rows])).double().numpy()
+            ids, mask = probe.batch([id_lists[i] for i in rows])
+            out[rows] = probe.score(ids, mask, probe.targets(targets[i] for i in rows)).double().cpu().numpy()
     finally:
         probe.model.train(was_training)
     return out
