@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -224,9 +227,6 @@ def test_the_command_line(setup, tmp_path):
 def test_a_compare_killed_with_sigkill_continues_where_it_stopped(setup, tmp_path):
     """kill -9 as soon as the first result is stored: the next run trains only what has no result,
     and every result file is whole (written atomically)."""
-    import signal
-    import time
-
     out = tmp_path / "out"
     command = [sys.executable, "-m", "encoderkit.cli", "compare", "--data", str(setup["data"]),
                str(setup["configs"]["bow"]), str(setup["configs"]["cnn"]), "--seeds", "2", "--fractions", "1",
@@ -249,9 +249,6 @@ def test_a_compare_killed_with_sigkill_continues_where_it_stopped(setup, tmp_pat
 
 
 def test_ctrl_c_says_how_to_continue_once(setup, tmp_path):
-    import signal
-    import time
-
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "encoderkit.cli", "compare", "--data", str(setup["data"]),
                                 str(setup["configs"]["bow"]), str(setup["configs"]["cnn"]), "--seeds", "3",
