@@ -156,7 +156,9 @@ def section(payload: dict) -> str:
     return (
         f"`python benchmarks/interpret.py{' --quick' if payload['quick'] else ''}` on {payload['cpu']}, "
         f"{payload['threads']} torch threads, torch {payload['torch']}; wall time {payload['wall_seconds'] / 60:.0f} min. "
-        "Test sets in full; models trained with the shipped configs (seed 13), test accuracy "
+        + ("Quick check: 600 training / 60 test texts, 1 epoch (not a measurement); "
+           if payload["quick"] else "Test sets in full; ")
+        + "models trained with the shipped configs (seed 13), test accuracy "
         + ", ".join(f"{key} {value:.3f}" for key, value in payload["test_accuracy"].items()) + ". "
         "ERASER comprehensiveness (higher: the top words were needed) and sufficiency (lower: the top words alone "
         "suffice), AOPC over removing 1, 5, 10, 20 and 50% of the words (deleted, the predicted label's "
