@@ -17,8 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from encoderkit.compare.cli import compare
 from encoderkit.errors import EncoderkitError
 from encoderkit.interop.cli import app as convert_app
+from encoderkit.interpret.cli import explain
 from encoderkit.wordvec.cli import app as wordvec_app
 
 app = typer.Typer(
@@ -272,6 +274,8 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
     }
 
 
+app.command()(explain)
+app.command()(compare)
 app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 
@@ -301,7 +305,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         sys.exit(1)
-    if code == EXIT_INTERRUPTED and not _interrupt_reported:  # Typer turns Ctrl-C into exit code 130
+    # ``python -m encoderkit.cli`` runs this file as __main__ while commands of other modules (compare)
+    # import it as encoderkit.cli: either copy may hold the flag.
+    reported = any(getattr(sys.modules.get(name), "_interrupt_reported", False) for name in ("__main__", __name__,
+                                                                                             "encoderkit.cli"))
+    if code == EXIT_INTERRUPTED and not reported:  # Typer turns Ctrl-C into exit code 130
         say("interrupted")
     sys.exit(code or 0)
 

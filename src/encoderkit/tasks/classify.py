@@ -344,6 +344,27 @@ class ClassifierModel:
         """(N, H) sentence vectors from the text encoder (the input of the classifier head); (H,) for one str."""
         return self.model.text_encoder.encode(texts, batch_size)
 
+    def explain(self, texts, method: str | None = None, target: str | None = None, *, level: str = "word",
+                steps: int = 50, batch_size: int = 32):
+        """Which words raise or lower the probability of ``target`` (default: the predicted label).
+
+        Args:
+            texts: a str (one ``Explanation`` back) or a list of str (a list back).
+            method: ``ig`` (integrated gradients; needs ``pip install 'encoderkit[interpret]'``),
+                ``grad-input``, ``occlusion`` or ``attention`` (Transformers and the attention pooler);
+                default ``encoderkit.interpret.DEFAULT_METHOD``.
+            target: the label explained.
+            level: ``word`` (subword pieces summed into words) or ``token``.
+            steps: integration steps of ``ig``.
+            batch_size: texts per batch.
+
+        Returns:
+            ``encoderkit.interpret.Explanation``: ``units``, ``scores``, ``target``, ``probability``, ...
+        """
+        from encoderkit.interpret.classify import explain_classification
+
+        return explain_classification(self, texts, method, target, level=level, steps=steps, batch_size=batch_size)
+
 
 def train(config: RunConfig, resume: bool = False, overwrite: bool = False, echo=print) -> RunResult:
     """Train a classifier: the runner with ``task: classify`` (see ``encoderkit.tasks.runner.run``)."""

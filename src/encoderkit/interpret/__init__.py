@@ -1,0 +1,43 @@
+"""Explanations: which tokens made a model say what it said.
+
+    model = encoderkit.load("runs/cnn/model")
+    explanation = model.explain("Who wrote Hamlet ?", method="ig")
+    explanation.units, explanation.scores, explanation.target, explanation.delta
+
+Layout (each piece usable on its own):
+
+- ``tokens.py``        units of a text (words from subword pieces) and the ids behind them
+- ``attribution.py``   integrated gradients, gradient x input, occlusion for any ``Probe`` (a score of token ids)
+- ``attention.py``     attention per layer and head, rollout, the attention pooler's weights
+- ``classify.py``      the classification explainer: probability of a label as the probe
+- ``faithfulness.py``  ERASER comprehensiveness and sufficiency (AOPC) against random attributions
+- ``render.py``        shaded tokens in the terminal, a self-contained HTML page, heatmaps
+- ``cli.py``           ``encoderkit explain``
+- ``explainers.py``    ``EXPLAINERS``: a predictor's ``task`` -> its explainer (retrieval and translation plug in there)
+
+The names below are imported on first use, so ``encoderkit --help`` does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: public name -> the module that defines it.
+_EXPORTS = {
+    "DEFAULT_METHOD": "encoderkit.interpret.classify",
+    "METHODS": "encoderkit.interpret.classify",
+    "available_methods": "encoderkit.interpret.classify",
+    "explain_classification": "encoderkit.interpret.classify",
+    "EXPLAINERS": "encoderkit.interpret.explainers",
+    "Explanation": "encoderkit.interpret.explanation",
+    "Segment": "encoderkit.interpret.explanation",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'encoderkit.interpret' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+__all__ = sorted(_EXPORTS)
