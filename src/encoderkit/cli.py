@@ -47,7 +47,8 @@ def _metrics_table(title: str, metrics: dict) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1"):
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1",
+                "ndcg@10", "mrr@10", "map@10", "recall@1", "recall@10", "recall@100"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
     return table

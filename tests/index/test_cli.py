@@ -89,3 +89,17 @@ def test_predict_and_export_refuse_with_one_line(setup, tmp_path):
     assert result.returncode == 2 and "is a retrieve model; predict classifies texts" in result.stderr
     result = cli("export", setup["model"], "--format", "sentence-transformers", "-o", tmp_path / "st")
     assert result.returncode == 2 and "only encoders fine-tuned from a pretrained checkpoint" in result.stderr
+
+
+def test_train_a_retriever_from_the_command_line(tmp_path):
+    import yaml
+
+    files = caption_pairs(tmp_path, train_images=60, validation_images=20)
+    config = tiny_retrieval_config(files, tmp_path / "run", train={"epochs": 1, "progress": False, "num_threads": 2})
+    config["data"]["test"] = str(files["validation"])
+    path = tmp_path / "retrieve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = cli("train", path)
+    assert result.returncode == 0, result.stderr
+    assert "ndcg@10" in result.stderr and "recall@100" in result.stderr  # the test table
+    assert "validation 20 queries over 80 documents" in result.stderr

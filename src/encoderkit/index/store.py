@@ -187,7 +187,7 @@ def build_index(model: str | Path | None, corpus: str | Path, output: str | Path
     """Stream a corpus into a new index at ``output`` and return it loaded.
 
     Args:
-        model: the model folder that embeds documents and queries (dense and hybrid; ignored for bm25).
+        model: the model folder that embeds documents and queries (dense and hybrid; None for bm25).
         corpus: a corpus file (text/JSONL/CSV/TSV, plain or compressed) or a folder of .txt/.md/.html.
         output: the index directory to write (refused if it exists, unless ``overwrite``).
         kind: ``dense``, ``bm25`` or ``hybrid`` (both, fused by reciprocal rank).
@@ -216,6 +216,9 @@ def build_index(model: str | Path | None, corpus: str | Path, output: str | Path
             if model is None:
                 raise ConfigError(f"a {kind} index needs a model to embed the documents")
             encoder = open_encoder(model, batch_size=batch_size)
+    elif model is not None or encoder is not None:
+        raise ConfigError("a bm25 index uses no model: write 'bm25' in place of the model (model=None in Python), "
+                          "or build --kind hybrid for BM25 and dense search together")
     if kind != "dense":
         require("bm25s")
     read = lambda: documents_of(corpus, fmt, text_field, id_field, passage_words, overlap_words)  # noqa: E731
