@@ -175,3 +175,34 @@ def test_validation_split_keeps_each_query_on_one_side():
     train, validation = split_pairs(pairs, 0.2, seed=3)
     assert len({p.query for p in train} & {p.query for p in validation}) == 0
     assert len({p.query for p in validation}) == 4
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    """kill -9 inside an epoch (cached loss, dropout, no-duplicates batches), then --resume: same weights."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from support import ROOT
+
+    harness = ROOT / "tests" / "faults" / "harness.py"
+    files = caption_pairs(tmp_path, train_images=40, validation_images=10)
+    weights = []
+    for name, kills in (("straight", []), ("killed", [7, 6])):
+        raw = tiny_retrieval_config(files, tmp_path / name, embedding={"dim": 32, "dropout": 0.2},
+                                    retrieve={"cache_chunk_size": 8},
+                                    train={"epochs": 2, "batch_size": 16, "eval_every": 4, "lr": 0.01, "patience": None,
+                                           "progress": False, "num_threads": 1})
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(raw))
+        for limit in kills:
+            result = subprocess.run([sys.executable, str(harness), str(path), "step", str(limit)], capture_output=True,
+                                    text=True, timeout=600)
+            assert result.returncode == -9, result.stderr
+        result = subprocess.run([sys.executable, str(harness), str(path), "none", "0"], capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr
+        weights.append(load_file(str(tmp_path / name / "model" / "model.safetensors")))
+    for key, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][key]), key
