@@ -61,7 +61,8 @@ def test_missing_config_file_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_builds_and_runs(path):
-    """Each shipped config validates, builds its model and classifies a padded batch."""
+    """Each shipped config validates, builds its model and runs it on a padded batch (a classifier's
+    logits, a retrieval model's unit-length query embeddings)."""
     import torch
 
     from encoderkit.data.batching import pad_batch
@@ -73,13 +74,17 @@ def test_every_shipped_config_builds_and_runs(path):
     config = load_config(path)
     texts = ["What is the capital of France ?", "Who wrote Hamlet ?", "How many legs does a spider have ?"]
     tokenizer = make_tokenizer(config, texts * 3)
-    spec = ClassifySpec(("a", "b", "c", "d"), multi_label=False, threshold=0.5)
-    model = get_task(config.task).build_model(config, build_text_encoder(config, tokenizer), spec).eval()
+    task = get_task(config.task)
+    spec = ClassifySpec(("a", "b", "c", "d"), multi_label=False, threshold=0.5) if config.task == "classify" \
+        else task.spec(config, None)
+    model = task.build_model(config, build_text_encoder(config, tokenizer), spec).eval()
     ids, mask = pad_batch(tokenizer.encode_batch(texts), tokenizer.pad_id)
     with torch.no_grad():
         logits = model(ids, mask)
-    assert logits.shape == (3, 4)
+    assert logits.shape == ((3, 4) if config.task == "classify" else (3, model.output_dim))
     assert torch.isfinite(logits).all()
+    if config.task == "retrieve":
+        assert torch.allclose(logits.norm(dim=1), torch.ones(3), atol=1e-5)
 
 
 def test_task_sections_and_moved_keys():

@@ -19,6 +19,8 @@ from rich.text import Text
 
 from encoderkit.compare.cli import compare
 from encoderkit.errors import EncoderkitError
+from encoderkit.index.cli import app as index_app
+from encoderkit.index.cli import ask as ask_command
 from encoderkit.interop.cli import app as convert_app
 from encoderkit.interpret.cli import explain
 from encoderkit.wordvec.cli import app as wordvec_app
@@ -47,7 +49,8 @@ def _metrics_table(title: str, metrics: dict) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1"):
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1",
+                "ndcg@10", "mrr@10", "map@10", "recall@1", "recall@10", "recall@100"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
     return table
@@ -101,20 +104,30 @@ def train(
 @app.command()
 def evaluate(
     model: Path = typer.Argument(..., help="Model directory (RUN/model)."),
-    data: Path = typer.Argument(..., help="Labelled data file (JSONL, CSV, TSV, Parquet, fastText; text formats may be .gz/.bz2/.xz)."),
-    text_field: Optional[str] = typer.Option(None, help="Text field (default: the one used in training)."),
-    label_field: Optional[str] = typer.Option(None, help="Label field (default: the one used in training)."),
+    data: Path = typer.Argument(..., help="Labelled data file (JSONL, CSV, TSV, Parquet, fastText; text formats may be "
+                                          ".gz/.bz2/.xz); retrieval: a pair file or a BEIR folder."),
+    text_field: Optional[str] = typer.Option(None, help="Text field (default: the one used in training; "
+                                                        "retrieval: the query field)."),
+    label_field: Optional[str] = typer.Option(None, help="Label field (default: the one used in training; "
+                                                         "retrieval: the positive field)."),
     data_format: str = typer.Option("auto", "--format", help="auto, jsonl, csv, tsv, parquet or fasttext."),
     report: Optional[Path] = typer.Option(None, help="Write report.md and plots into this folder."),
     output_json: Optional[Path] = typer.Option(None, "--json", help="Write all metrics as JSON here."),
 ) -> None:
-    """Evaluate a saved model on labelled data: accuracy, P/R/F1, confusion matrix."""
+    """Evaluate a saved model on labelled data: accuracy, P/R/F1, confusion matrix; for a retrieval
+    model, pairs or a BEIR folder: nDCG/MRR/recall@k, the worst queries."""
     from encoderkit.data.readers import read_examples
     from encoderkit.model_dir import load_model
     from encoderkit.report import write_report
 
     loaded = load_model(model)
     _check_output_folder(output_json, "--json")
+    if loaded.task == "retrieve":  # --text-field / --label-field name the query and positive fields
+        from encoderkit.index.cli import evaluate_retrieval
+
+        evaluate_retrieval(model, data, loaded, query_field=text_field, positive_field=label_field,
+                           data_format=data_format, report=report, output_json=output_json)
+        return
     section = loaded.config.classify
     examples = read_examples(data, fmt=data_format, text_field=text_field or loaded.config.data.text_field,
                              label_field=label_field or section.label_field, multi_label=loaded.multi_label,
@@ -154,6 +167,9 @@ def predict(
     from encoderkit.texts import as_text_list
 
     loaded = load_model(model)
+    if loaded.task != "classify":
+        raise EncoderkitError(f"{model} is a {loaded.task} model; predict classifies texts. For retrieval use "
+                              f"'encoderkit index build {model} CORPUS -o INDEX' then 'encoderkit ask INDEX \"question\"'")
     if texts:
         inputs, lines = list(texts), None
         as_text_list(inputs, where=[f"argument {i + 1}" for i in range(len(inputs))])
@@ -274,10 +290,26 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
     }
 
 
+@app.command()
+def export(
+    model: Path = typer.Argument(..., help="Model directory (RUN/model)."),
+    fmt: str = typer.Option(..., "--format", help="sentence-transformers (a bi-encoder or text encoder fine-tuned "
+                                                  "from a pretrained checkpoint)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The folder to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing folder at --output."),
+) -> None:
+    """Write a trained model in another toolkit's format."""
+    from encoderkit.export import export_model
+
+    say(f"exported {model} as {fmt} to {export_model(model, fmt, output, overwrite=overwrite)}")
+
+
 app.command()(explain)
 app.command()(compare)
 app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
+app.add_typer(index_app, name="index", help="Build and extend search indexes (dense FAISS, BM25, hybrid).")
+app.command("ask")(ask_command)
 
 
 EXIT_INTERRUPTED = 130

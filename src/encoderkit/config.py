@@ -157,6 +157,37 @@ class ClassifyConfig(Section):
     loss: LossConfig = Field(default_factory=LossConfig)
 
 
+class ContrastiveLossConfig(Section):
+    """In-batch negatives: ``softmax(scale * cos(q_i, d_j))`` over every document of the batch."""
+
+    #: Multiplies cosine similarities before the softmax (a temperature of 1/scale).
+    scale: float = Field(20.0, gt=0.0)
+    #: Also rank the batch's queries for each positive document, and average the two losses.
+    symmetric: bool = False
+
+
+class RetrieveConfig(Section):
+    """Retrieval: (query, positive document) pairs, optional hard negatives, a bi-encoder."""
+
+    #: Validation metrics, each mapped to True when greater is better; the first is the default.
+    METRICS: ClassVar[dict[str, bool]] = {
+        "ndcg@10": True, "mrr@10": True, "recall@10": True, "map@10": True, "loss": False,
+    }
+
+    query_field: str = "query"
+    positive_field: str = "positive"
+    #: Optional field holding hard negatives (one text or a list); records without it have none.
+    negatives_field: str = "negatives"
+    #: shared: one encoder for queries and documents; separate: a copy of it for documents.
+    towers: Literal["shared", "separate"] = "shared"
+    #: L2-normalise the embeddings, so search ranks by cosine (dot product of unit vectors).
+    normalize: bool = True
+    loss: ContrastiveLossConfig = Field(default_factory=ContrastiveLossConfig)
+    #: Cached (GradCache) loss: embed the batch this many pairs at a time, so a large batch of
+    #: negatives needs the memory of one chunk. None: the whole batch at once.
+    cache_chunk_size: int | None = Field(None, ge=1)
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
@@ -195,7 +226,7 @@ class RunConfig(Section):
     """A whole run: the task, the text encoder (``encoder`` is chosen by its ``kind``), training, and
     one section per task (only the chosen task's section may be given)."""
 
-    task: Literal["classify"] = "classify"
+    task: Literal["classify", "retrieve"] = "classify"
     seed: int = 13
     output_dir: str = "runs/model"
     data: DataConfig = Field(default_factory=DataConfig)
@@ -205,6 +236,7 @@ class RunConfig(Section):
     pooling: Pooling = "mean"
     train: TrainConfig = Field(default_factory=TrainConfig)
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
+    retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
 
     @property
     def task_section(self) -> Section:
@@ -231,7 +263,7 @@ class RunConfig(Section):
 
 
 #: task name -> its config section class (the attribute of RunConfig with the same name).
-TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig}
+TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig, "retrieve": RetrieveConfig}
 
 #: Keys that moved into a task section (encoderkit 0.2), with their new place, for the error message.
 MOVED_KEYS = {
@@ -376,7 +408,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_to_dict(config: BaseModel) -> dict[str, Any]:
-    return config.model_dump(mode="json")
+    """The config as plain data; a run config keeps only its own task's section (another task's
+    section, even at its defaults, would be refused when the dict is read back)."""
+    data = config.model_dump(mode="json")
+    if isinstance(config, RunConfig):
+        for name in TASK_SECTIONS:
+            if name != config.task:
+                data.pop(name, None)
+    return data
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:

@@ -151,12 +151,12 @@ def _is_encoderkit_model(path: Path) -> bool:
 class _progress_bar:
     """A tqdm bar used as ``bar(n)`` to advance; a no-op when disabled."""
 
-    def __init__(self, total: int | None, enabled: bool) -> None:
+    def __init__(self, total: int | None, enabled: bool, description: str = "embedding") -> None:
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, unit="text", desc="embedding")
+            self.bar = tqdm(total=total, unit="text", desc=description)
 
     def __enter__(self):
         return self if self.bar is not None else None
@@ -227,12 +227,19 @@ def read_records(
     Raises:
         DataError: a missing file or field, or an empty text, named by ``path:line``.
     """
+    return ((key, text) for _, key, text in read_numbered_records(path, fmt, text_field, id_field))
+
+
+def read_numbered_records(
+    path: str | Path, fmt: str = "auto", text_field: str = "text", id_field: str | None = None
+) -> Iterator[tuple[int, int | str, str]]:
+    """``read_records`` with each record's line number first: ``(line, id, text)``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     fmt = _input_format(path, fmt)
     if fmt == "text":  # a blank line is an error: skipping it would shift every later row
-        return ((number - 1, text) for number, text in plain_text_lines(path))
+        return ((number, number - 1, text) for number, text in plain_text_lines(path))
     if fmt == "jsonl":
         records = jsonl_records(path, text_field)
     elif fmt in ("csv", "tsv"):
@@ -243,7 +250,7 @@ def read_records(
 
 
 def _keyed_texts(path: Path, records: Iterable[tuple[int, dict]], text_field: str, id_field: str | None,
-                 from_text: bool) -> Iterator[tuple[int | str, str]]:
+                 from_text: bool) -> Iterator[tuple[int, int | str, str]]:
     for row, (number, record) in enumerate(records):
         where = f"{path}:{number}"
         if text_field not in record:
@@ -253,7 +260,7 @@ def _keyed_texts(path: Path, records: Iterable[tuple[int, dict]], text_field: st
             raise DataError(f"{where}: no id field {id_field!r} (fields: {field_names(record)}); "
                             "choose it with --id-field")
         key = id_field or ("id" if "id" in record else None)
-        yield (_typed_id(record[key], from_text) if key else row), check_text(record[text_field], where, text_field)
+        yield number, (_typed_id(record[key], from_text) if key else row), check_text(record[text_field], where, text_field)
 
 
 def _blocks(records: Iterable[tuple[int | str, str]], size: int) -> Iterator[tuple[list, list[str]]]:

@@ -2,7 +2,9 @@
 
 - multi-class: cross-entropy with optional label smoothing ``eps`` and class weights ``w_c``:
   ``L = -sum_c w_y q_c log softmax(z)_c`` with ``q = (1 - eps) onehot(y) + eps / C``;
-- multi-label: binary cross-entropy on sigmoid outputs, one independent decision per label.
+- multi-label: binary cross-entropy on sigmoid outputs, one independent decision per label;
+- retrieval: in-batch negatives (``contrastive_loss``), and the same loss cached chunk by chunk
+  (``CachedContrastiveLoss``) so a large batch fits in the memory of a small one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -39,3 +42,99 @@ def classification_loss(config: LossConfig, multi_label: bool, weights: torch.Te
         # For multi-label data a class weight scales the positive term of that label.
         return nn.BCEWithLogitsLoss(pos_weight=weights)
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+
+
+# -- retrieval: in-batch negatives -------------------------------------------------------------
+
+
+def contrastive_loss(queries: torch.Tensor, documents: torch.Tensor, scale: float = 20.0,
+                     symmetric: bool = False) -> torch.Tensor:
+    """Multiple-negatives ranking loss (InfoNCE with in-batch negatives).
+
+    Query ``i``'s positive is document ``i``; every other document of the batch (the other
+    queries' positives, then any hard negatives) is a negative::
+
+        s_ij = scale * cos(q_i, d_j)                         (B, D) with D >= B
+        L    = -1/B sum_i log( exp(s_ii) / sum_j exp(s_ij) )
+        symmetric: (L + L') / 2 with L' ranking the B queries for each positive d_i.
+
+    Args:
+        queries: (B, H) query embeddings.
+        documents: (D, H) document embeddings, the B positives first.
+        scale: multiplies the cosines (1 / temperature).
+        symmetric: add the document-to-query direction.
+    """
+    scores = scale * (F.normalize(queries, dim=-1) @ F.normalize(documents, dim=-1).T)  # (B, D)
+    targets = torch.arange(queries.size(0), device=queries.device)
+    loss = F.cross_entropy(scores, targets)
+    if symmetric:
+        loss = (loss + F.cross_entropy(scores[:, : queries.size(0)].T, targets)) / 2
+    return loss
+
+
+class CachedContrastiveLoss:
+    """``contrastive_loss`` over a large batch in the memory of a small one (GradCache, Gao et al. 2021).
+
+    The loss needs every embedding of the batch at once, but its gradient reaches the encoder only
+    through the embeddings, so the encoder's graph need never hold the whole batch::
+
+        1. e = f(x) for each chunk of ``chunk_size`` texts, without a graph        (B, H) in memory
+        2. L(e) and g = dL/de, on the cached embeddings only                       (B, H)
+        3. for each chunk again, with a graph: backprop  sum(f(x_chunk) * g_chunk)
+           since  dL/dtheta = sum_i (dL/de_i) (de_i/dtheta) = d/dtheta sum_i <g_i, f(x_i)>  (g held fixed)
+
+    Step 3 runs when the returned loss is back-propagated (a hook on it), so the training loop calls
+    ``loss.backward()`` as for any loss and gradient accumulation still scales it. Dropout draws the
+    same masks in steps 1 and 3 (each chunk restores the random state it saw in step 1), so the
+    gradients equal those of the plain loss on the whole batch.
+    """
+
+    def __init__(self, scale: float, symmetric: bool, chunk_size: int):
+        self.scale = scale
+        self.symmetric = symmetric
+        self.chunk_size = chunk_size
+
+    def __call__(self, encode_queries, encode_documents, queries: tuple, documents: tuple) -> torch.Tensor:
+        """Args:
+            encode_queries, encode_documents: ``(ids, mask) -> (n, H)`` (the two towers).
+            queries, documents: ``(ids, mask)`` of the whole batch (B and D rows).
+        """
+        passes = [(encode_queries, queries), (encode_documents, documents)]
+        cached, states = [], []
+        with torch.no_grad():
+            for encode, (ids, mask) in passes:  # 1. embeddings chunk by chunk, no graph kept
+                chunks, rng = [], []
+                for start in range(0, ids.size(0), self.chunk_size):
+                    rng.append(_random_state())
+                    chunks.append(encode(ids[start : start + self.chunk_size], mask[start : start + self.chunk_size]))
+                cached.append(torch.cat(chunks).requires_grad_())
+                states.append(rng)
+        with torch.enable_grad():  # 2. the loss and its gradient w.r.t. the cached embeddings
+            loss = contrastive_loss(cached[0], cached[1], self.scale, self.symmetric)
+            gradients = torch.autograd.grad(loss, cached)
+        after = _random_state()
+
+        def replay(upstream: torch.Tensor) -> None:  # 3. chunk by chunk, with a graph, seeded as in 1.
+            for (encode, (ids, mask)), gradient, rng in zip(passes, gradients, states):
+                for chunk, start in enumerate(range(0, ids.size(0), self.chunk_size)):
+                    _set_random_state(rng[chunk])
+                    with torch.enable_grad():
+                        embedded = encode(ids[start : start + self.chunk_size], mask[start : start + self.chunk_size])
+                        surrogate = (embedded * gradient[start : start + self.chunk_size]).sum() * upstream
+                    surrogate.backward()
+            _set_random_state(after)
+
+        # A leaf that stands for the loss: back-propagating it (with the loop's scaling) runs the replay.
+        value = loss.detach().requires_grad_()
+        value.register_hook(lambda upstream: replay(upstream))
+        return value
+
+
+def _random_state() -> tuple:
+    return torch.get_rng_state(), (torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def _set_random_state(state: tuple) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])

@@ -67,3 +67,79 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
         ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = True
     return ids, mask
+
+
+class NoDuplicatesBatchSampler(Sampler[list[int]]):
+    """Shuffled batches in which no text occurs twice (retrieval training with in-batch negatives).
+
+    A text repeated in a batch is both a positive and a negative of the same query, so the loss
+    pushes a query away from its own answer (sentence-transformers#3189). Each example brings its
+    texts (query, positive, negatives). The shuffled examples are dealt round-robin into
+    ``ceil(N / batch_size)`` batches; an example whose text is already in its batch goes to the next
+    batch with room and no such text (first fit), so repeated texts spread over the epoch. The same (seed, epoch) gives the
+    same batches, so resuming inside an epoch replays it exactly. An example that fits no batch (a
+    text repeated more often than there are batches) sits out that epoch; ``skipped`` counts them.
+    """
+
+    def __init__(self, texts: Sequence[Sequence[str]], batch_size: int, *, seed: int = 0):
+        self.keys = [frozenset(example) for example in texts]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.skipped = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        order = list(range(len(self.keys)))
+        random.Random(self.seed + self.epoch).shuffle(order)
+        count = len(self)
+        room = [self.batch_size] * count
+        if count:
+            room[-1] = len(order) - self.batch_size * (count - 1)
+        batches: list[list[int]] = [[] for _ in range(count)]
+        texts: list[set] = [set() for _ in range(count)]
+        left_over = []
+        for position, index in enumerate(order):
+            keys = self.keys[index]
+            for attempt in range(count):  # its own batch first, then the next ones with room
+                target = (position + attempt) % count
+                if room[target] and not keys & texts[target]:
+                    batches[target].append(index)
+                    texts[target] |= keys
+                    room[target] -= 1
+                    break
+            else:
+                left_over.append(index)
+        # What fits nowhere may still fit by a swap: move some example y from batch b into a batch
+        # with room (and none of y's texts), then put the left-over example into b in its place.
+        self.skipped = 0
+        for index in left_over:
+            if not self._swap_in(index, batches, texts, room):
+                self.skipped += 1
+        return batches
+
+    def _swap_in(self, index: int, batches: list[list[int]], texts: list[set], room: list[int]) -> bool:
+        keys = self.keys[index]
+        for hole in (b for b in range(len(batches)) if room[b]):
+            for b, batch in enumerate(batches):
+                if b == hole:
+                    continue
+                for slot, other in enumerate(batch):
+                    moved = self.keys[other]
+                    if moved & texts[hole] or keys & (texts[b] - moved):
+                        continue
+                    batch[slot] = index
+                    texts[b] = (texts[b] - moved) | keys
+                    batches[hole].append(other)
+                    texts[hole] |= moved
+                    room[hole] -= 1
+                    return True
+        return False
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return (len(self.keys) + self.batch_size - 1) // self.batch_size
