@@ -9,9 +9,11 @@ from __future__ import annotations
 from encoderkit.errors import ConfigError
 from encoderkit.tasks.base import Task
 from encoderkit.tasks.classify import ClassifyTask
+from encoderkit.tasks.translate import TranslateTask
 
 TASKS: dict[str, type] = {
     "classify": ClassifyTask,
+    "translate": TranslateTask,
 }
 
 

@@ -74,7 +74,7 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
     if resume and (run_dir / "tokenizer.json").is_file():
         tokenizer = load_tokenizer(run_dir)
     else:
-        tokenizer = make_tokenizer(config, task.training_texts(data))
+        tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
         if pretrained is not None and config.embedding.extend_vocab:
             extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
         tokenizer.save(run_dir)
@@ -89,6 +89,8 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         echo(describe_coverage(coverage))
 
     loaders = task.loaders(config, data, spec, tokenizer)
+    if loaders.note:
+        echo(loaders.note)
     loss = task.loss_function(config, data, spec)
     parameters = count_parameters(model)
     echo(f"model: {config.encoder.kind} encoder, {config.pooling} pooling, {parameters:,} parameters")
