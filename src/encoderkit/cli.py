@@ -19,6 +19,7 @@ from rich.text import Text
 
 from encoderkit.errors import EncoderkitError
 from encoderkit.interop.cli import app as convert_app
+from encoderkit.translation.cli import translate as translate_command
 from encoderkit.wordvec.cli import app as wordvec_app
 
 app = typer.Typer(
@@ -45,7 +46,8 @@ def _metrics_table(title: str, metrics: dict) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1"):
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1",
+                "bleu", "bleu_lowercase", "chrf"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
     return table
@@ -111,7 +113,7 @@ def evaluate(
     from encoderkit.model_dir import load_model
     from encoderkit.report import write_report
 
-    loaded = load_model(model)
+    loaded = _classifier(load_model(model), model, "evaluate")
     _check_output_folder(output_json, "--json")
     section = loaded.config.classify
     examples = read_examples(data, fmt=data_format, text_field=text_field or loaded.config.data.text_field,
@@ -130,6 +132,14 @@ def evaluate(
                             labels=loaded.labels, history=[], metric="macro_f1",
                             facts={"model": str(model), "data": f"{data} ({len(examples)} examples)"})
         say(f"report: {path}")
+
+
+def _classifier(loaded, model: Path, command: str):
+    """``loaded`` if it is a classifier; another task's model is one line naming what to use instead."""
+    if loaded.task != "classify":
+        hint = f"; use encoderkit translate {model} (--reference REF scores it)" if loaded.task == "translate" else ""
+        raise EncoderkitError(f"{model} is a {loaded.task} model; encoderkit {command} takes classifiers{hint}")
+    return loaded
 
 
 def _check_output_folder(path: Optional[Path], option: str) -> None:
@@ -151,7 +161,7 @@ def predict(
     from encoderkit.model_dir import load_model
     from encoderkit.texts import as_text_list
 
-    loaded = load_model(model)
+    loaded = _classifier(load_model(model), model, "predict")
     if texts:
         inputs, lines = list(texts), None
         as_text_list(inputs, where=[f"argument {i + 1}" for i in range(len(inputs))])
@@ -272,6 +282,7 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
     }
 
 
+app.command("translate")(translate_command)
 app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 
