@@ -266,6 +266,9 @@ class TrainConfig(Section):
     patience: int | None = Field(3, ge=1)
     #: Evaluate every N optimizer steps (None: once per epoch).
     eval_every: int | None = Field(None, ge=1)
+    #: A time budget: stop at the first evaluation after this many minutes in the training loop
+    #: (evaluations not counted). Where it stops depends on the machine's speed. None: no budget.
+    max_minutes: float | None = Field(None, gt=0.0)
     #: Also try the average of the weights of the last N evaluations when training ends (checkpoint
     #: averaging); it replaces the best weights when it scores better on validation. None: off.
     average_last: int | None = Field(None, ge=2)

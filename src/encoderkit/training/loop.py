@@ -62,6 +62,8 @@ class LoopResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     #: N when the kept weights are the average of the last N evaluations' (``average_last``), else 0.
     best_averaged: int = 0
+    #: Training stopped at the first evaluation past ``max_minutes``.
+    out_of_time: bool = False
 
     @property
     def examples_per_second(self) -> float:
@@ -249,7 +251,9 @@ def fit(
                        epoch=epochs_done, **({"averaged": averaged} if averaged else {}))
         progress.set_postfix_str(f"{config.metric}={value:.4f} best={state['best_metric']:.4f}", refresh=False)
         out_of_patience = config.patience is not None and state["bad_evaluations"] >= config.patience
-        return out_of_patience
+        if config.max_minutes is not None and state["train_seconds"] >= 60 * config.max_minutes:
+            state["out_of_time"] = True
+        return out_of_patience or bool(state.get("out_of_time"))
 
     def evaluate_average() -> None:
         """Checkpoint averaging: evaluate the mean of the last ``average_last`` evaluations' weights;
@@ -367,7 +371,7 @@ def _result(state: dict[str, Any]) -> LoopResult:
     return LoopResult(best_metric=state["best_metric"], best_step=state["best_step"], steps=state["step"],
                       train_seconds=state["train_seconds"], examples_seen=state["examples_seen"],
                       stopped_early=bool(state.get("stopped_early")), history=state["history"],
-                      best_averaged=int(state.get("best_averaged") or 0))
+                      best_averaged=int(state.get("best_averaged") or 0), out_of_time=bool(state.get("out_of_time")))
 
 
 def keep_recent_weights(directory: Path, count: int, up_to_step: int | None = None) -> None:

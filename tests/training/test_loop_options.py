@@ -1,5 +1,5 @@
-"""Checkpoint averaging of the last N evaluations (``train.average_last``) and the inverse
-square-root schedule, on a model small enough to reason about."""
+"""Options of the training loop on a model small enough to reason about: checkpoint averaging of the
+last N evaluations (``train.average_last``), the inverse square-root schedule, a time budget."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Point(nn.Module):
         self.register_buffer("count", torch.tensor([7]))  # an integer tensor: kept, not averaged
 
 
-def run_fit(tmp_path, average_last, epochs=12):
+def run_fit(tmp_path, average_last, epochs=12, **options):
     model = Point()
     loader = torch.utils.data.DataLoader([torch.zeros(1)] * 4, batch_size=1)
     seen, calls = [], [0]
@@ -44,7 +44,7 @@ def run_fit(tmp_path, average_last, epochs=12):
         return {"error": abs(value - 3.0)}
 
     config = TrainConfig(epochs=epochs, lr=0.1, schedule="constant", warmup_ratio=0.0, metric="error", patience=None,
-                         progress=False, weight_decay=0.0, average_last=average_last, grad_clip=None)
+                         progress=False, weight_decay=0.0, average_last=average_last, grad_clip=None, **options)
     result = fit(model, loader, compute_loss=compute_loss, evaluate=evaluate, config=config,
                  run_dir=tmp_path / "run", greater_is_better=False)
     return model, result, seen
@@ -102,3 +102,10 @@ def test_inverse_square_root_schedule_warms_up_then_decays():
         optimizer.step()
         ratio.step()
     assert ratio.get_last_lr()[0] == pytest.approx(1.0)  # warmup_ratio 0.1 of 100 steps without warmup_steps
+
+
+def test_a_time_budget_stops_at_the_first_evaluation_past_it(tmp_path):
+    _, result, seen = run_fit(tmp_path, average_last=None, epochs=12, max_minutes=1e-9)
+    assert len(seen) == 1 and result.out_of_time and result.steps == 4
+    _, result, seen = run_fit(tmp_path / "again", average_last=None, epochs=3, max_minutes=60)
+    assert len(seen) == 3 and not result.out_of_time
