@@ -18,6 +18,14 @@ def shared(*parts: str) -> Path:
     return path
 
 
+def shipped_configs(task: str) -> list[Path]:
+    """The configs/*.yaml files of one task (a file without ``task:`` is a classification config)."""
+    import yaml
+
+    return [path for path in sorted((ROOT / "configs").glob("*.yaml"))
+            if (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("task", "classify") == task]
+
+
 def write_slice(source: Path, target: Path, count: int, every: int = 1) -> Path:
     """Copy every ``every``-th of the first ``count * every`` lines of a JSONL corpus into ``target``."""
     lines = source.read_text(encoding="utf-8").splitlines()[: count * every : every]

