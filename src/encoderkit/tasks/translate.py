@@ -100,7 +100,6 @@ class TargetVocabulary:
         return [text.strip() for text in self.tokenizer.decode_batch(id_lists)]
 
 
-
 def token_texts(tokenizer, ids: Sequence[int]) -> list[str]:
     """Each token id as its text (for attention plots); a token that decodes to nothing shows as ``_``."""
     return [tokenizer.backend.decode([i], skip_special_tokens=False).strip() or "_" for i in ids]
