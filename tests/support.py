@@ -98,3 +98,23 @@ def tiny_translate_config(data: dict[str, Path], output_dir: Path, **sections) -
             value.get("kind", raw[key].get("kind")) == raw[key].get("kind")
         raw[key] = {**raw[key], **value} if same_kind else value
     return raw
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: raised from inside the optimizer step."""
+
+
+def kill_after(monkeypatch, steps: int) -> None:
+    """Make the optimizer raise ``Killed`` on its step number ``steps + 1``."""
+    import torch
+
+    original = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > steps:
+            raise Killed()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)

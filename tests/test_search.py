@@ -144,20 +144,27 @@ def test_limits_banned_tokens_and_attention_shapes():
         assert len(hypotheses[1].tokens) == 1  # limit 2 = one token and </s>
 
 
+def stepwise(decoder, memory, mask, target_in):
+    """Logits (B,T,V) and attention (B,T,S) of ``step`` run over every position of ``target_in``."""
+    state = decoder.start(memory, mask)
+    logits, attention = [], []
+    for t in range(target_in.shape[1]):
+        step_logits, step_attention, state = decoder.step(target_in[:, t], state, need_attention=True)
+        logits.append(step_logits)
+        attention.append(step_attention)
+    return torch.stack(logits, 1), torch.stack(attention, 1)
+
+
 @pytest.mark.parametrize("options", [{}, {"norm": "post"}, {"positions": "learned"}, {"tie_output": False}])
 def test_transformer_steps_with_cache_equal_teacher_forcing(options):
     decoder = transformer_decoder(seed=4, memory_size=6, **options)
     memory, mask = sources([5, 3], size=6, seed=4)
     target_in = torch.tensor([[BOS, 3, 4, 5, 3], [BOS, 5, 5, 0, 0]])
     full = decoder(target_in, memory, mask)
-    state = decoder.start(memory, mask)
-    steps = []
-    for t in range(target_in.shape[1]):
-        logits, attention, state = decoder.step(target_in[:, t], state, need_attention=True)
-        steps.append(logits)
-        assert attention.shape == (2, 5)
-    torch.testing.assert_close(torch.stack(steps, 1)[:, :3], full[:, :3], atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.stack(steps, 1)[0], full[0], atol=1e-5, rtol=0)
+    steps, attention = stepwise(decoder, memory, mask, target_in)
+    assert attention.shape == (2, 5, 5)
+    torch.testing.assert_close(steps[:, :3], full[:, :3], atol=1e-5, rtol=0)
+    torch.testing.assert_close(steps[0], full[0], atol=1e-5, rtol=0)  # row 1 is padding after 3 tokens
 
 
 @pytest.mark.parametrize("options", [
@@ -173,10 +180,6 @@ def test_recurrent_steps_equal_teacher_forcing(options):
     memory, mask = sources([5, 2], seed=6)
     target_in = torch.tensor([[BOS, 3, 4, 5], [BOS, 4, 3, 3]])
     full = decoder(target_in, memory, mask)
-    state = decoder.start(memory, mask)
-    steps = []
-    for t in range(target_in.shape[1]):
-        logits, attention, state = decoder.step(target_in[:, t], state, need_attention=True)
-        steps.append(logits)
-        assert torch.all(attention[1, 2:] == 0)
-    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=0)
+    steps, attention = stepwise(decoder, memory, mask, target_in)
+    assert torch.all(attention[1, :, 2:] == 0)
+    torch.testing.assert_close(steps, full, atol=1e-5, rtol=0)

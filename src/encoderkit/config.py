@@ -159,30 +159,15 @@ class ClassifyConfig(Section):
     loss: LossConfig = Field(default_factory=LossConfig)
 
 
-class TransformerDecoderConfig(Section):
-    """A Transformer decoder: causal self-attention, cross-attention on the source states, FFN."""
+class TransformerDecoderConfig(TransformerConfig):
+    """A Transformer decoder: causal self-attention, cross-attention on the source states, FFN; the
+    options (and defaults) of the Transformer encoder, plus how its embeddings are shared."""
 
-    kind: Literal["transformer"] = "transformer"
-    hidden_size: int = Field(256, gt=0)
-    num_layers: int = Field(3, ge=1)
-    num_heads: int = Field(4, ge=1)
-    ff_size: int = Field(1024, gt=0)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
-    norm: Literal["pre", "post"] = "pre"
-    max_positions: int = Field(512, gt=0)
-    impl: Literal["fused", "reference"] = "fused"
     #: One matrix for the target embedding and the output projection (Press & Wolf 2017).
     tie_output: bool = True
     #: One embedding table for source and target (needs ``vocabulary: joint`` and a trained encoder
     #: whose ``embedding.dim`` equals ``hidden_size``).
     share_source_embedding: bool = False
-
-    @model_validator(mode="after")
-    def _heads_divide_hidden(self) -> "TransformerDecoderConfig":
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
-        return self
 
 
 class RecurrentDecoderConfig(Section):

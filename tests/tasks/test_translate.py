@@ -17,7 +17,7 @@ from encoderkit.config import validate_config
 from encoderkit.errors import ConfigError, DataError, ModelDirectoryError
 from encoderkit.tasks.runner import run
 from encoderkit.tasks.translate import SourceTooLong, TranslateTask
-from support import make_multi30k_slice, read_jsonl, shipped_configs, tiny_translate_config
+from support import Killed, kill_after, make_multi30k_slice, read_jsonl, shipped_configs, tiny_translate_config
 
 QUIET = {"echo": lambda *_: None}
 
@@ -215,10 +215,6 @@ def test_every_shipped_translation_config_builds_and_decodes(path):
     assert len(found) == 2 and all(len(h.tokens) + 1 <= len(ids) + 2 for h, ids in zip(found, sources))
 
 
-class Killed(Exception):
-    """Stands in for SIGKILL: raised from inside the optimizer step."""
-
-
 @pytest.mark.parametrize("kill_step", [7, 13])
 def test_a_killed_translation_run_resumes_to_identical_weights(tmp_path, monkeypatch, kill_step):
     """Token-budget batches, dropout on, BLEU every 4 steps, checkpoint averaging: killed inside an
@@ -233,17 +229,8 @@ def test_a_killed_translation_run_resumes_to_identical_weights(tmp_path, monkeyp
     straight = validate_config(tiny_translate_config(data, tmp_path / "straight", **sections))
     run(straight, **QUIET)
     interrupted = validate_config(tiny_translate_config(data, tmp_path / "resumed", **sections))
-    original = torch.optim.AdamW.step
-    calls = {"n": 0}
-
-    def step(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > kill_step:
-            raise Killed()
-        return original(self, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "step", step)
+        kill_after(patch, kill_step)
         with pytest.raises(Killed):
             run(interrupted, **QUIET)
     run(interrupted, resume=True, **QUIET)

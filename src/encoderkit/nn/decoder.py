@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from encoderkit.nn.attention import IMPLS, scaled_dot_product_attention
-from encoderkit.nn.transformer import ACTIVATIONS
+from encoderkit.nn.transformer import ACTIVATIONS, check_layer_options
 
 
 def _check(hidden_size: int, num_heads: int, impl: str) -> None:
@@ -172,10 +172,7 @@ class TransformerDecoderLayer(nn.Module):
                  activation: str = "gelu", impl: str = "fused", memory_size: int | None = None,
                  layer_norm_eps: float = 1e-5):
         super().__init__()
-        if norm not in ("pre", "post"):
-            raise ValueError(f"unknown norm {norm!r}; valid: pre, post")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        check_layer_options(norm, activation)
         self.norm = norm
         self.activation = activation
         self.self_attention = CausalSelfAttention(hidden_size, num_heads, dropout, impl)
