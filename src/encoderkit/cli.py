@@ -23,6 +23,7 @@ from encoderkit.index.cli import app as index_app
 from encoderkit.index.cli import ask as ask_command
 from encoderkit.interop.cli import app as convert_app
 from encoderkit.interpret.cli import explain
+from encoderkit.translation.cli import translate as translate_command
 from encoderkit.wordvec.cli import app as wordvec_app
 
 app = typer.Typer(
@@ -50,7 +51,8 @@ def _metrics_table(title: str, metrics: dict) -> Table:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1",
-                "ndcg@10", "mrr@10", "map@10", "recall@1", "recall@10", "recall@100"):
+                "ndcg@10", "mrr@10", "map@10", "recall@1", "recall@10", "recall@100",
+                "bleu", "bleu_lowercase", "chrf"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
     return table
@@ -128,6 +130,7 @@ def evaluate(
         evaluate_retrieval(model, data, loaded, query_field=text_field, positive_field=label_field,
                            data_format=data_format, report=report, output_json=output_json)
         return
+    _classifier(loaded, model, "evaluate")
     section = loaded.config.classify
     examples = read_examples(data, fmt=data_format, text_field=text_field or loaded.config.data.text_field,
                              label_field=label_field or section.label_field, multi_label=loaded.multi_label,
@@ -145,6 +148,19 @@ def evaluate(
                             labels=loaded.labels, history=[], metric="macro_f1",
                             facts={"model": str(model), "data": f"{data} ({len(examples)} examples)"})
         say(f"report: {path}")
+
+
+def _classifier(loaded, model: Path, command: str):
+    """``loaded`` if it is a classifier; another task's model is one line naming what to use instead."""
+    hints = {
+        "translate": f"; use encoderkit translate {model} (--reference REF scores it)",
+        "retrieve": f"; for retrieval use 'encoderkit index build {model} CORPUS -o INDEX' then "
+                    "'encoderkit ask INDEX \"question\"'",
+    }
+    if loaded.task != "classify":
+        raise EncoderkitError(f"{model} is a {loaded.task} model; encoderkit {command} takes classifiers"
+                              f"{hints.get(loaded.task, '')}")
+    return loaded
 
 
 def _check_output_folder(path: Optional[Path], option: str) -> None:
@@ -166,10 +182,7 @@ def predict(
     from encoderkit.model_dir import load_model
     from encoderkit.texts import as_text_list
 
-    loaded = load_model(model)
-    if loaded.task != "classify":
-        raise EncoderkitError(f"{model} is a {loaded.task} model; predict classifies texts. For retrieval use "
-                              f"'encoderkit index build {model} CORPUS -o INDEX' then 'encoderkit ask INDEX \"question\"'")
+    loaded = _classifier(load_model(model), model, "predict")
     if texts:
         inputs, lines = list(texts), None
         as_text_list(inputs, where=[f"argument {i + 1}" for i in range(len(inputs))])
@@ -306,6 +319,7 @@ def export(
 
 app.command()(explain)
 app.command()(compare)
+app.command("translate")(translate_command)
 app.add_typer(wordvec_app, name="wordvec", help="Train, load, evaluate and explore word vectors.")
 app.add_typer(convert_app, name="convert", help="Convert models from other toolkits (Keras).")
 app.add_typer(index_app, name="index", help="Build and extend search indexes (dense FAISS, BM25, hybrid).")

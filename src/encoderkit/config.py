@@ -8,7 +8,7 @@ The resolved config is written to the run directory and into every saved model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -52,6 +52,8 @@ class TokenizerConfig(Section):
 class EmbeddingConfig(Section):
     dim: int = Field(128, gt=0)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    #: Multiply the embeddings by sqrt(dim) (Transformers: token vectors of the size of the positions).
+    scale: bool = False
     #: Pretrained word vectors (GloVe/word2vec/fastText text or binary, optionally compressed).
     pretrained: str | None = None
     freeze: bool = False
@@ -188,6 +190,75 @@ class RetrieveConfig(Section):
     cache_chunk_size: int | None = Field(None, ge=1)
 
 
+class TransformerDecoderConfig(TransformerConfig):
+    """A Transformer decoder: causal self-attention, cross-attention on the source states, FFN; the
+    options (and defaults) of the Transformer encoder, plus how its embeddings are shared."""
+
+    #: One matrix for the target embedding and the output projection (Press & Wolf 2017).
+    tie_output: bool = True
+    #: One embedding table for source and target (needs ``vocabulary: joint`` and a trained encoder
+    #: whose ``embedding.dim`` equals ``hidden_size``).
+    share_source_embedding: bool = False
+
+
+class RecurrentDecoderConfig(Section):
+    """A GRU or LSTM decoder with attention on the source states (Bahdanau et al. 2015, Luong et al. 2015)."""
+
+    kind: Literal["rnn"] = "rnn"
+    cell: Literal["gru", "lstm"] = "gru"
+    embedding_dim: int = Field(256, gt=0)
+    hidden_size: int = Field(512, gt=0)
+    num_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    #: bahdanau: v^T tanh(W s_{t-1} + U h_j), read before the recurrent step; luong_dot: s_t^T h_j;
+    #: luong_general: s_t^T W h_j, both read after it.
+    attention: Literal["bahdanau", "luong_dot", "luong_general"] = "bahdanau"
+    #: Feed the previous attentional vector into the next step's input (Luong et al. 2015).
+    input_feeding: bool = False
+    #: The decoder's first state: tanh(W mean_j h_j) (``mean``) or zeros.
+    init: Literal["mean", "zero"] = "mean"
+    tie_output: bool = False
+    share_source_embedding: bool = False
+
+
+DecoderConfig = Annotated[Union[TransformerDecoderConfig, RecurrentDecoderConfig], Field(discriminator="kind")]
+
+
+class TranslateConfig(Section):
+    """Machine translation: parallel data, the target vocabulary, the decoder, its loss and search."""
+
+    #: Validation metrics, each mapped to True when greater is better; the first is the default.
+    METRICS: ClassVar[dict[str, bool]] = {"bleu": True, "chrf": True, "loss": False}
+
+    #: Language suffixes of line-aligned files (``train.de`` / ``train.en`` for ``data.train: train``),
+    #: or the two fields (columns) of a JSONL / TSV / CSV file of pairs.
+    source: str = "de"
+    target: str = "en"
+    #: joint: one subword vocabulary trained on both sides (the ``tokenizer`` section); separate:
+    #: the source side's from ``tokenizer``, the target side's from ``target_tokenizer``.
+    vocabulary: Literal["joint", "separate"] = "joint"
+    #: The target tokenizer of a separate vocabulary (default: the ``tokenizer`` section's settings).
+    target_tokenizer: TokenizerConfig | None = None
+    #: Training pairs with more tokens than this on either side are dropped (the count is reported).
+    filter_max_tokens: int = Field(128, ge=1)
+    #: Training pairs whose longer side has more than this many times the tokens of the shorter are dropped.
+    filter_max_ratio: float = Field(3.0, ge=1.0)
+    #: Token-budget batching: a training batch holds at most this many tokens per side, padding
+    #: included (sentences of similar length batched together). None: ``train.batch_size`` sentences.
+    batch_tokens: int | None = Field(4096, ge=16)
+    decoder: DecoderConfig = Field(default_factory=TransformerDecoderConfig)
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    #: Search defaults of the saved model (``encoderkit translate`` and ``translate()`` may override).
+    beam_size: int = Field(5, ge=1)
+    #: GNMT length penalty: a hypothesis of n tokens scores log p / ((5 + n) / 6) ** alpha.
+    length_penalty: float = Field(1.0, ge=0.0)
+    #: Longest output: ceil(max_length_ratio * source tokens + max_length_extra) tokens.
+    max_length_ratio: float = Field(1.5, gt=0.0)
+    max_length_extra: int = Field(10, ge=0)
+    #: Beam size of the validation decode that gives BLEU during training (1: greedy).
+    validation_beam: int = Field(1, ge=1)
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
@@ -196,7 +267,12 @@ class TrainConfig(Section):
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    #: Warmup in optimizer steps; when set it replaces ``warmup_ratio`` (Transformer recipes count
+    #: warmup in steps, e.g. 4000 with ``schedule: inverse_sqrt``).
+    warmup_steps: int | None = Field(None, ge=0)
+    #: After a linear warmup: linear or cosine decay to 0, constant, or inverse_sqrt
+    #: (lr * sqrt(warmup / step) after the warmup, Vaswani et al. 2017).
+    schedule: Literal["linear", "cosine", "constant", "inverse_sqrt"] = "linear"
     grad_clip: float | None = Field(1.0, gt=0.0)
     grad_accumulation: int = Field(1, ge=1)
     #: Validation metric for early stopping and best-model selection (default: the task's first
@@ -206,6 +282,12 @@ class TrainConfig(Section):
     patience: int | None = Field(3, ge=1)
     #: Evaluate every N optimizer steps (None: once per epoch).
     eval_every: int | None = Field(None, ge=1)
+    #: A time budget: stop at the first evaluation after this many minutes in the training loop
+    #: (evaluations not counted). Where it stops depends on the machine's speed. None: no budget.
+    max_minutes: float | None = Field(None, gt=0.0)
+    #: Also try the average of the weights of the last N evaluations when training ends (checkpoint
+    #: averaging); it replaces the best weights when it scores better on validation. None: off.
+    average_last: int | None = Field(None, ge=2)
     log_every: int = Field(50, ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
@@ -226,7 +308,7 @@ class RunConfig(Section):
     """A whole run: the task, the text encoder (``encoder`` is chosen by its ``kind``), training, and
     one section per task (only the chosen task's section may be given)."""
 
-    task: Literal["classify", "retrieve"] = "classify"
+    task: Literal["classify", "retrieve", "translate"] = "classify"
     seed: int = 13
     output_dir: str = "runs/model"
     data: DataConfig = Field(default_factory=DataConfig)
@@ -237,6 +319,7 @@ class RunConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
+    translate: TranslateConfig = Field(default_factory=TranslateConfig)
 
     @property
     def task_section(self) -> Section:
@@ -263,7 +346,8 @@ class RunConfig(Section):
 
 
 #: task name -> its config section class (the attribute of RunConfig with the same name).
-TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig, "retrieve": RetrieveConfig}
+TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig, "retrieve": RetrieveConfig,
+                                          "translate": TranslateConfig}
 
 #: Keys that moved into a task section (encoderkit 0.2), with their new place, for the error message.
 MOVED_KEYS = {
@@ -314,19 +398,36 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def _valid_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
-    """The field names valid where pydantic reported an unknown key (``location`` ends with that key)."""
+def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+    """``{kind: section class}`` of a union of sections tagged by ``kind`` (empty for anything else)."""
+    members: dict[str, type[BaseModel]] = {}
+    for member in get_args(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel) and "kind" in member.model_fields:
+            for kind in get_args(member.model_fields["kind"].annotation):
+                members[kind] = member
+    return members
+
+
+def _section_at(model: type[BaseModel], location: tuple[Any, ...]) -> Any:
+    """The section class (or, for a tagged union, ``{kind: class}``) at ``location``; None if unknown."""
     current: Any = model
-    for part in location[:-1]:
-        if part in _ENCODER_BY_KIND:  # pydantic puts the union member's tag in the location
-            current = _ENCODER_BY_KIND[part]
+    for part in location:
+        if isinstance(current, dict):  # pydantic puts the union member's tag in the location
+            current = current.get(part)
             continue
         field = current.model_fields.get(part) if current is not None else None
         if field is None:
-            return []
-        annotation = field.annotation
-        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    return sorted(current.model_fields) if current is not None else []
+            return None
+        sections = [a for a in (get_args(field.annotation) or (field.annotation,))
+                    if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = sections[0] if len(sections) == 1 else _tagged_members(field.annotation) or None
+    return current
+
+
+def _valid_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
+    """The field names valid where pydantic reported an unknown key (``location`` ends with that key)."""
+    current = _section_at(model, location[:-1])
+    return sorted(current.model_fields) if isinstance(current, type) else []
 
 
 _ENCODER_BY_KIND: dict[str, type[Section]] = {
@@ -354,10 +455,16 @@ def describe_validation_error(error: ValidationError, root: type[BaseModel] = No
             valid = _valid_keys(root, loc)
             hint = f"; valid keys: {', '.join(valid)}" if valid else ""
             lines.append(f"unknown config key '{shown}'{hint}")
+        elif item["type"] == "union_tag_not_found":
+            kinds = _section_at(root, loc)
+            lines.append(f"config '{shown}' needs a kind; valid kinds: "
+                         f"{', '.join(sorted(kinds if isinstance(kinds, dict) else _ENCODER_BY_KIND))}")
         elif item["type"] == "union_tag_invalid":
+            kinds = _section_at(root, loc)
+            what = "encoder" if loc[-1] == "encoder" else loc[-1]
             lines.append(
-                f"unknown encoder kind {item['input'].get('kind')!r} at '{shown}'; "
-                f"valid kinds: {', '.join(sorted(_ENCODER_BY_KIND))}"
+                f"unknown {what} kind {item['input'].get('kind')!r} at '{shown}'; "
+                f"valid kinds: {', '.join(sorted(kinds if isinstance(kinds, dict) else _ENCODER_BY_KIND))}"
             )
         elif shown == "task" and root is RunConfig:
             lines.append(f"unknown task {item.get('input')!r}; valid tasks: {', '.join(TASK_SECTIONS)}")
@@ -408,14 +515,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_to_dict(config: BaseModel) -> dict[str, Any]:
-    """The config as plain data; a run config keeps only its own task's section (another task's
-    section, even at its defaults, would be refused when the dict is read back)."""
-    data = config.model_dump(mode="json")
-    if isinstance(config, RunConfig):
-        for name in TASK_SECTIONS:
-            if name != config.task:
-                data.pop(name, None)
-    return data
+TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig, "retrieve": RetrieveConfig,
+                                          "translate": TranslateConfig}
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:

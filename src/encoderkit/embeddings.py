@@ -20,10 +20,15 @@ from encoderkit.errors import ConfigError
 
 
 class TokenEmbedding(nn.Module):
-    """ids (B,T) long -> (B,T,E) vectors, with dropout. Row ``pad_id`` is zero and never trained."""
+    """ids (B,T) long -> (B,T,E) vectors, with dropout. Row ``pad_id`` is zero and never trained.
 
-    def __init__(self, vocab_size: int, dim: int, pad_id: int, dropout: float = 0.0):
+    ``scale``: multiply by sqrt(E) (Vaswani et al. 2017), so the N(0, 1/E) rows come out with unit
+    variance, the size of the sinusoidal positions a Transformer adds to them.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, pad_id: int, dropout: float = 0.0, scale: bool = False):
         super().__init__()
+        self.scale = math.sqrt(dim) if scale else 1.0
         self.weight_table = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
         # N(0, 1/sqrt(dim))-scaled start keeps dot products of random vectors near unit scale.
         nn.init.normal_(self.weight_table.weight, std=1.0 / math.sqrt(dim))
@@ -33,7 +38,8 @@ class TokenEmbedding(nn.Module):
         self.dim = dim
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.weight_table(ids))
+        vectors = self.weight_table(ids)
+        return self.dropout(vectors * self.scale if self.scale != 1.0 else vectors)
 
     def load_matrix(self, matrix: np.ndarray, freeze: bool) -> None:
         with torch.no_grad():

@@ -139,7 +139,7 @@ def build_text_encoder(config: RunConfig, tokenizer, model_dir=None) -> TextEnco
         chunk_pooling = encoder_config.chunk_pooling
     else:
         embedding = TokenEmbedding(tokenizer.vocab_size, config.embedding.dim, tokenizer.pad_id,
-                                   config.embedding.dropout)
+                                   config.embedding.dropout, scale=config.embedding.scale)
         encoder = build_encoder(encoder_config, input_size=config.embedding.dim)
         normalize = False
     pooler = Pooler(config.pooling, encoder.output_dim, getattr(encoder, "num_directions", 1))

@@ -6,28 +6,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from support import read_jsonl, tiny_config
+from support import Killed, kill_after, read_jsonl, tiny_config
 from encoderkit.config import validate_config
 from encoderkit.tasks.classify import train
 from encoderkit.training.checkpoint import find_checkpoint
 from encoderkit.training.loop import improves
-
-
-class Killed(Exception):
-    """Stands in for SIGKILL: raised from inside the optimizer step."""
-
-
-def kill_after(monkeypatch, steps: int) -> None:
-    original = torch.optim.AdamW.step
-    calls = {"n": 0}
-
-    def step(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > steps:
-            raise Killed()
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
 
 
 def test_run_writes_logs_report_and_selects_best(trec_slice, tmp_path):

@@ -54,6 +54,64 @@ class LengthBucketSampler(Sampler[list[int]]):
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
+class TokenBudgetSampler(Sampler[list[int]]):
+    """Batches holding at most ``max_tokens`` tokens, padding included (fairseq's ``--max-tokens``).
+
+    Examples are sorted by length (ties in a seeded random order) and cut greedily into batches
+    while ``batch size * longest length <= max_tokens``, so each batch holds sentences of nearly one
+    length (a length bucket) and short sentences come many to a batch, long ones few. The batches
+    are formed once; each epoch shuffles their order (seeded by ``seed + epoch``), so the number of
+    batches per epoch never changes (the training loop and exact resume count on it).
+
+    Args:
+        lengths: the length of each example: for pairs, the longer side's token count, since the
+            budget holds for each side of a batch.
+        max_tokens: the budget; an example longer than it gets a batch of its own.
+        shuffle: shuffle the batch order each epoch (training); else batches come shortest first.
+        seed: seeds the tie order and the epoch shuffles.
+        secondary: an optional second sort key per example (e.g. the target length).
+    """
+
+    def __init__(self, lengths: Sequence[int], max_tokens: int, *, shuffle: bool = True, seed: int = 0,
+                 secondary: Sequence[int] | None = None):
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+        self.lengths = list(lengths)
+        self.max_tokens = max_tokens
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        ties = list(range(len(self.lengths)))
+        random.Random(seed).shuffle(ties)
+        rank = {index: position for position, index in enumerate(ties)}
+        second = list(secondary) if secondary is not None else [0] * len(self.lengths)
+        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], second[i], rank[i]))
+        self.batches: list[list[int]] = []
+        batch: list[int] = []
+        longest = 0
+        for index in order:
+            grown = max(longest, self.lengths[index])
+            if batch and grown * (len(batch) + 1) > max_tokens:
+                self.batches.append(batch)
+                batch, grown = [], self.lengths[index]
+            batch.append(index)
+            longest = grown
+        if batch:
+            self.batches.append(batch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = list(self.batches)
+        if self.shuffle:
+            random.Random(self.seed + self.epoch).shuffle(batches)
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id sequences to the longest one.
 

@@ -21,6 +21,14 @@ from encoderkit.nn.attention import MultiHeadSelfAttention
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
+def check_layer_options(norm: str, activation: str) -> None:
+    """Refuse an unknown norm arrangement or activation (encoder and decoder layers)."""
+    if norm not in ("pre", "post"):
+        raise ValueError(f"unknown norm {norm!r}; valid: pre, post")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+
+
 class TransformerEncoderLayer(nn.Module):
     """One encoder layer.
 
@@ -47,10 +55,7 @@ class TransformerEncoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
     ):
         super().__init__()
-        if norm not in ("pre", "post"):
-            raise ValueError(f"unknown norm {norm!r}; valid: pre, post")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        check_layer_options(norm, activation)
         self.norm = norm
         self.activation = activation
         self.attention = MultiHeadSelfAttention(hidden_size, num_heads, dropout, impl)

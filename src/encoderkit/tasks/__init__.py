@@ -10,10 +10,12 @@ from encoderkit.errors import ConfigError
 from encoderkit.tasks.base import Task
 from encoderkit.tasks.classify import ClassifyTask
 from encoderkit.tasks.retrieve import RetrieveTask
+from encoderkit.tasks.translate import TranslateTask
 
 TASKS: dict[str, type] = {
     "classify": ClassifyTask,
     "retrieve": RetrieveTask,
+    "translate": TranslateTask,
 }
 
 

@@ -5,6 +5,7 @@ pretrained vectors, the training loop, resume, the model directory. A task suppl
 each step a method of ``Task``, called by the runner in this order::
 
     data   = task.read_data(config)                        files -> checked examples
+    tokenizer trained on task.training_texts(data), with task.special_tokens(config)
     spec   = task.spec(config, data)                       what the model needs besides weights (labels...)
     model  = task.build_model(config, text_encoder, spec)  a TextEncoder under the task's head
     loaders = task.loaders(config, data, spec, tokenizer)  train / validation / test batches
@@ -40,6 +41,8 @@ class Loaders:
     train: DataLoader
     validation: DataLoader
     test: DataLoader | None = None
+    #: A line for the console about what building the batches changed (pairs a filter dropped...).
+    note: str | None = None
 
 
 @dataclass
@@ -81,6 +84,10 @@ class Task(Protocol):
 
     def training_texts(self, data: Any) -> Sequence[str]:
         """The texts the tokenizer is trained on (training split only)."""
+
+    def special_tokens(self, config: RunConfig) -> tuple[str, ...]:
+        """Tokens the trained tokenizer must hold besides ``[PAD] [UNK] [CLS]`` (a joint translation
+        vocabulary's ``<s>`` and ``</s>``); ``()`` for most tasks."""
 
     def spec(self, config: RunConfig, data: Any) -> Any:
         """What the model needs besides its weights (labels...), saved in the model directory."""

@@ -199,6 +199,9 @@ class ClassifyTask:
     def training_texts(self, data: ClassificationData) -> list[str]:
         return [example.text for example in data.train]
 
+    def special_tokens(self, config: RunConfig) -> tuple[str, ...]:
+        return ()
+
     def spec(self, config: RunConfig, data: ClassificationData) -> ClassifySpec:
         return ClassifySpec(tuple(data.labels), data.multi_label, config.classify.loss.threshold)
 

@@ -74,7 +74,7 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
     if resume and (run_dir / "tokenizer.json").is_file():
         tokenizer = load_tokenizer(run_dir)
     else:
-        tokenizer = make_tokenizer(config, task.training_texts(data))
+        tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
         if pretrained is not None and config.embedding.extend_vocab:
             extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
         tokenizer.save(run_dir)
@@ -89,6 +89,8 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         echo(describe_coverage(coverage))
 
     loaders = task.loaders(config, data, spec, tokenizer)
+    if loaders.note:
+        echo(loaders.note)
     loss = task.loss_function(config, data, spec)
     parameters = count_parameters(model)
     echo(f"model: {config.encoder.kind} encoder, {config.pooling} pooling, {parameters:,} parameters")
@@ -98,7 +100,7 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
                parameter_groups=parameter_groups(config, model), description=config.encoder.kind,
                greater_is_better=task.section.METRICS[config.train.metric], run_config=config_to_dict(config))
 
-    best = next((record for record in loop.history if record["step"] == loop.best_step), {})
+    best = loop.best_record
     test_metrics = task.evaluate(model, loaders.test, spec) if loaders.test is not None else None
     model_dir = save_model(run_dir / MODEL_SUBDIR, model, config, task, spec,
                            extra={"coverage": coverage} if coverage else None)
@@ -107,7 +109,9 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         "tokenizer": f"{config.tokenizer.kind if config.encoder.kind != 'pretrained' else 'checkpoint'}, "
                      f"{tokenizer.vocab_size:,} tokens",
         "data": task.describe_data(data).removeprefix("data: "),
-        "best validation": f"{config.train.metric} {loop.best_metric:.4f} at step {loop.best_step}",
+        "best validation": f"{config.train.metric} {loop.best_metric:.4f} at step {loop.best_step}"
+                           + (f" (the average of the last {loop.best_averaged} evaluations' weights)"
+                              if loop.best_averaged else ""),
         "training": f"{loop.steps} steps, {loop.train_seconds:.1f} s, {loop.examples_per_second:.0f} examples/s",
         "model directory": str(model_dir),
     }

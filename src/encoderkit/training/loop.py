@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -46,6 +47,8 @@ from encoderkit.training.logging import MetricLogger
 
 BEST_WEIGHTS = "best.safetensors"
 CHECKPOINT_DIR = "checkpoint"
+#: With ``average_last``: the weights of the last N evaluations, ``step-00001234.safetensors``.
+AVERAGING_DIR = "averaging"
 
 
 @dataclass
@@ -57,10 +60,20 @@ class LoopResult:
     examples_seen: int
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: N when the kept weights are the average of the last N evaluations' (``average_last``), else 0.
+    best_averaged: int = 0
+    #: Training stopped at the first evaluation past ``max_minutes``.
+    out_of_time: bool = False
 
     @property
     def examples_per_second(self) -> float:
         return self.examples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    @property
+    def best_record(self) -> dict[str, Any]:
+        """The validation record of the kept weights (an averaged one carries ``averaged: N``)."""
+        return next((record for record in self.history if record["step"] == self.best_step
+                     and record.get("averaged", 0) == self.best_averaged), {})
 
 
 def default_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -73,11 +86,13 @@ def default_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict
 
 
 def make_scheduler(optimizer, config: TrainConfig, total_steps: int):
-    """Linear warmup to ``lr`` over ``warmup_ratio`` of the steps, then linear/cosine decay (or flat)."""
+    """Linear warmup to ``lr`` over ``warmup_steps`` (or ``warmup_ratio`` of the steps), then linear or
+    cosine decay to 0, flat, or ``inverse_sqrt``: ``lr_t = lr * sqrt(warmup / t)`` for t >= warmup."""
     from transformers import get_scheduler
 
-    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[config.schedule]
-    warmup = int(round(config.warmup_ratio * total_steps))
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup",
+            "inverse_sqrt": "inverse_sqrt"}[config.schedule]
+    warmup = config.warmup_steps if config.warmup_steps is not None else int(round(config.warmup_ratio * total_steps))
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
@@ -197,8 +212,15 @@ def fit(
                     disable=not (config.progress and accelerator.is_main_process))
     stop = False
 
-    def run_evaluation() -> bool:
-        """Evaluate, log, keep the best weights, checkpoint; return True when patience runs out."""
+    averaging_dir = run_dir / AVERAGING_DIR
+    if config.average_last and existing is not None:
+        keep_recent_weights(averaging_dir, config.average_last, up_to_step=state["step"])
+
+    def run_evaluation(averaged: int = 0) -> bool:
+        """Evaluate, log, keep the best weights, checkpoint; return True when patience runs out.
+
+        ``averaged``: the model holds the average of the last N evaluations' weights (no patience counted).
+        """
         model.eval()
         with torch.no_grad():
             metrics = evaluate(unwrapped)
@@ -209,20 +231,40 @@ def fit(
         improved = improves(metrics, state, config.metric, greater_is_better)
         if improved and accelerator.is_main_process:
             atomic_save_weights(unwrapped, run_dir / BEST_WEIGHTS)
+        if config.average_last and not averaged and accelerator.is_main_process:
+            averaging_dir.mkdir(exist_ok=True)
+            atomic_save_weights(unwrapped, averaging_dir / f"step-{state['step']:08d}.safetensors")
+            keep_recent_weights(averaging_dir, config.average_last)
         value = metrics[config.metric]
         epochs_done = round(state["epoch"] + state["batches_done"] / batches_per_epoch, 3)
         record = {"step": state["step"], "epoch": epochs_done, "train_loss": state["smoothed_loss"], **metrics}
+        if averaged:
+            record["averaged"] = averaged
         state["history"].append(record)
         if improved:
             state.update(best_metric=value, best_loss=metrics.get("loss"), best_step=state["step"],
-                         bad_evaluations=0)
-        else:
+                         best_averaged=averaged, bad_evaluations=0)
+        elif not averaged:
             state["bad_evaluations"] += 1
         if logger:
-            logger.log("validation", state["step"], metrics, epoch=epochs_done)
+            logger.log("validation_averaged" if averaged else "validation", state["step"], metrics,
+                       epoch=epochs_done, **({"averaged": averaged} if averaged else {}))
         progress.set_postfix_str(f"{config.metric}={value:.4f} best={state['best_metric']:.4f}", refresh=False)
         out_of_patience = config.patience is not None and state["bad_evaluations"] >= config.patience
-        return out_of_patience
+        if config.max_minutes is not None and state["train_seconds"] >= 60 * config.max_minutes:
+            state["out_of_time"] = True
+        return out_of_patience or bool(state.get("out_of_time"))
+
+    def evaluate_average() -> None:
+        """Checkpoint averaging: evaluate the mean of the last ``average_last`` evaluations' weights;
+        it becomes the kept model when it scores better than every single evaluation."""
+        files = sorted(averaging_dir.glob("step-*.safetensors"))
+        if len(files) < 2:
+            return
+        current = {name: tensor.detach().clone() for name, tensor in unwrapped.state_dict().items()}
+        unwrapped.load_state_dict(average_weights(files), strict=True)
+        run_evaluation(averaged=len(files))
+        unwrapped.load_state_dict(current, strict=True)
 
     def checkpoint() -> None:
         if accelerator.is_main_process:
@@ -295,6 +337,8 @@ def fit(
             if not stop and not config.eval_every and (epoch_finished or state["step"] >= total_steps):
                 stop = run_evaluation()
             if stop or state["step"] >= total_steps:
+                if config.average_last:
+                    evaluate_average()
                 state["finished"] = True
             checkpoint()
             if stop_request.requested and not state.get("finished"):
@@ -326,4 +370,31 @@ def _interrupt(checkpoint, progress, logger, saved: bool = False) -> None:
 def _result(state: dict[str, Any]) -> LoopResult:
     return LoopResult(best_metric=state["best_metric"], best_step=state["best_step"], steps=state["step"],
                       train_seconds=state["train_seconds"], examples_seen=state["examples_seen"],
-                      stopped_early=bool(state.get("stopped_early")), history=state["history"])
+                      stopped_early=bool(state.get("stopped_early")), history=state["history"],
+                      best_averaged=int(state.get("best_averaged") or 0), out_of_time=bool(state.get("out_of_time")))
+
+
+def keep_recent_weights(directory: Path, count: int, up_to_step: int | None = None) -> None:
+    """Delete all but the ``count`` latest ``step-*.safetensors`` in ``directory`` (and, on resume,
+    any written after ``up_to_step``: the resumed run writes them again)."""
+    files = sorted(Path(directory).glob("step-*.safetensors"))
+    stale = [f for f in files if up_to_step is not None and int(f.stem.split("-")[1]) > up_to_step]
+    kept = [f for f in files if f not in stale]
+    for path in stale + kept[: max(len(kept) - count, 0)]:
+        path.unlink(missing_ok=True)
+
+
+def average_weights(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several weight files of one model: ``theta = (1/N) sum_i theta_i``
+    (integer tensors, such as counters, are taken from the last file)."""
+    total: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
+    for path in paths:
+        for name, tensor in load_file(str(path)).items():
+            dtypes[name] = tensor.dtype
+            if not tensor.is_floating_point():
+                total[name] = tensor
+            else:
+                total[name] = total[name] + tensor.double() if name in total else tensor.double()
+    return {name: (tensor / len(paths)).to(dtypes[name]) if dtypes[name].is_floating_point else tensor
+            for name, tensor in total.items()}
