@@ -515,8 +515,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_to_dict(config: BaseModel) -> dict[str, Any]:
-TASK_SECTIONS: dict[str, type[Section]] = {"classify": ClassifyConfig, "retrieve": RetrieveConfig,
-                                          "translate": TranslateConfig}
+    """The config as plain JSON types; a run config keeps only its own task's section (the others
+    hold defaults that mean nothing for it, and a saved config must load back as given)."""
+    if isinstance(config, RunConfig):
+        return config.model_dump(mode="json", exclude={name for name in TASK_SECTIONS if name != config.task})
+    return config.model_dump(mode="json")
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:
