@@ -197,6 +197,9 @@ class RetrieveTask:
     def training_texts(self, data: RetrievalData) -> list[str]:
         return [text for pair in data.train for text in pair.texts]
 
+    def special_tokens(self, config: RunConfig) -> tuple[str, ...]:
+        return ()
+
     def spec(self, config: RunConfig, data: RetrievalData) -> RetrieveSpec:
         return RetrieveSpec(config.retrieve.towers, config.retrieve.normalize)
 
