@@ -86,7 +86,7 @@ def test_evaluate_a_retrieval_model(setup, tmp_path):
 
 def test_predict_and_export_refuse_with_one_line(setup, tmp_path):
     result = cli("predict", setup["model"], "a dog")
-    assert result.returncode == 2 and "is a retrieve model; predict classifies texts" in result.stderr
+    assert result.returncode == 2 and "is a retrieve model; encoderkit predict takes classifiers; for retrieval use" in result.stderr
     result = cli("export", setup["model"], "--format", "sentence-transformers", "-o", tmp_path / "st")
     assert result.returncode == 2 and "only encoders fine-tuned from a pretrained checkpoint" in result.stderr
 
