@@ -95,6 +95,16 @@ def test_help_lists_commands():
         assert command in result.stdout
 
 
+def test_usage_mistakes_show_usage_not_a_traceback():
+    """Unknown options and missing arguments: click's usage message and exit code 2 (whichever copy of
+    click Typer runs on: recent releases carry their own)."""
+    for arguments, message in ((("embed", "model", "in.jsonl", "--no-such-flag"), "No such option: --no-such-flag"),
+                               (("train",), "Missing argument")):
+        result = run_cli(*arguments)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_quickstart_on_a_local_folder(tmp_path):
     from support import make_trec_slice
 

@@ -329,13 +329,27 @@ app.command("ask")(ask_command)
 EXIT_INTERRUPTED = 130
 
 
+def click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """The usage-error and abort classes of the click that Typer runs on: recent Typer releases carry
+    their own copy (``typer._click``), older ones use ``click``; both are caught."""
+    import importlib
+
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    aborts = {getattr(m, "Abort", None) for m in modules} | {getattr(typer, "Abort", None)}
+    return tuple(m.ClickException for m in modules), tuple(a for a in aborts if isinstance(a, type))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into one line and exit code 2.
 
     ``--debug`` may stand anywhere on the line (before or after the command) and shows tracebacks.
     """
-    import click
-
+    usage_errors, aborts = click_exceptions()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [arg for arg in args if arg != "--debug"]
@@ -346,10 +360,10 @@ def main(argv: list[str] | None = None) -> None:
             raise
         console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
-    except click.exceptions.ClickException as error:  # usage: a missing argument, an unknown option
+    except usage_errors as error:  # usage: a missing argument, an unknown option
         error.show()
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         sys.exit(1)
     # ``python -m encoderkit.cli`` runs this file as __main__ while commands of other modules (compare)
     # import it as encoderkit.cli: either copy may hold the flag.
