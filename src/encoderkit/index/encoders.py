@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,6 +36,10 @@ class IndexEncoder:
     model: dict
     #: ``{"pooling", "normalize", "max_length"}``: how it turns texts into vectors.
     settings: dict
+    #: The ``TextEncoder`` modules behind ``encode_queries`` and ``encode_documents`` (one module twice
+    #: unless a retrieval model has separate towers): what ``encoderkit explain INDEX`` differentiates.
+    query_tower: Any = None
+    document_tower: Any = None
 
 
 def weights_sha256(files: list[Path]) -> str:
@@ -79,11 +83,13 @@ def open_encoder(path: str | Path, pooling: str | None = None, normalize: bool |
             queries = lambda texts, progress=None: loaded.encode_queries(texts, batch_size)  # noqa: E731
             documents = lambda texts, progress=None: loaded.encode_documents(texts, batch_size, progress)  # noqa: E731
             encoder, kind = loaded.model.text_encoder, "encoderkit retrieval model"
+            towers = (loaded.model.text_encoder, loaded.model.document_tower)
         else:
             embedder = SentenceEmbedder(loaded.model.text_encoder)
             queries = documents = lambda texts, progress=None: embedder.encode_ids(  # noqa: E731
                 embedder.tokenizer.encode_batch(list(texts)), batch_size, progress)
             encoder, kind = loaded.model.text_encoder, f"encoderkit {loaded.task} model"
+            towers = (encoder, encoder)
         model_path = local.resolve()
     else:
         model_dir = check_checkpoint_dir(text)
@@ -98,8 +104,9 @@ def open_encoder(path: str | Path, pooling: str | None = None, normalize: bool |
         else:
             files = [model_dir / "model.safetensors"]
         encoder, kind = embedder.text_encoder, "checkpoint"
+        towers = (encoder, encoder)
         model_path = text if text.startswith("package:") else str(local.resolve())
     settings = {"pooling": encoder.pooler.kind, "normalize": bool(encoder.normalize),
                 "max_length": int(encoder.tokenizer.max_length)}
     return IndexEncoder(queries, documents, int(encoder.output_dim),
-                        {"path": str(model_path), "kind": kind, "sha256": weights_sha256(files)}, settings)
+                        {"path": str(model_path), "kind": kind, "sha256": weights_sha256(files)}, settings, *towers)

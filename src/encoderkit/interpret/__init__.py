@@ -10,10 +10,12 @@ Layout (each piece usable on its own):
 - ``attribution.py``   integrated gradients, gradient x input, occlusion for any ``Probe`` (a score of token ids)
 - ``attention.py``     attention per layer and head, rollout, the attention pooler's weights
 - ``classify.py``      the classification explainer: probability of a label as the probe
+- ``retrieval.py``     the similarity explainer: each word's share of a query-document score (both sides)
+- ``translation.py``   the translation explainer: the decoder's cross-attention as an alignment heatmap
 - ``faithfulness.py``  ERASER comprehensiveness and sufficiency (AOPC) against random attributions
 - ``render.py``        shaded tokens in the terminal, a self-contained HTML page, heatmaps
 - ``cli.py``           ``encoderkit explain``
-- ``explainers.py``    ``EXPLAINERS``: a predictor's ``task`` -> its explainer (retrieval and translation plug in there)
+- ``explainers.py``    ``EXPLAINERS``: a predictor's ``task`` -> its explainer
 
 The names below are imported on first use, so ``encoderkit --help`` does not load torch.
 """
@@ -31,6 +33,10 @@ _EXPORTS = {
     "EXPLAINERS": "encoderkit.interpret.explainers",
     "Explanation": "encoderkit.interpret.explanation",
     "Segment": "encoderkit.interpret.explanation",
+    "SimilarityExplanation": "encoderkit.interpret.retrieval",
+    "explain_similarity": "encoderkit.interpret.retrieval",
+    "Alignment": "encoderkit.interpret.translation",
+    "explain_translation": "encoderkit.interpret.translation",
 }
 
 

@@ -66,6 +66,14 @@ class Probe:
         return torch.tensor(list(values), device=self.device)
 
 
+def input_embeddings(text_encoder) -> nn.Module:
+    """The module whose output are a ``TextEncoder``'s input embeddings (what attributions are taken on)."""
+    if text_encoder.embedding is not None:
+        return text_encoder.embedding.weight_table
+    # a pretrained encoder embeds its own ids: its word embeddings (before positions are added)
+    return text_encoder.encoder.model.get_input_embeddings()
+
+
 @contextlib.contextmanager
 def explaining(module: nn.Module) -> Iterator[None]:
     """Eval mode and no parameter gradients for the duration (gradients flow to the inputs only, which

@@ -18,8 +18,8 @@ import torch
 
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.interpret.attention import attention_maps, gives_attention
-from encoderkit.interpret.attribution import (Probe, gradient_x_input, integrated_gradients, occlusion,
-                                              score_id_lists, unit_scores)
+from encoderkit.interpret.attribution import (Probe, gradient_x_input, input_embeddings, integrated_gradients,
+                                              occlusion, score_id_lists, unit_scores)
 from encoderkit.interpret.explanation import Explanation
 from encoderkit.interpret.tokens import LEVELS, EncodedText, encode_units
 from encoderkit.texts import as_text_list
@@ -54,18 +54,14 @@ def check_method(predictor, method: str) -> None:
 def classifier_probe(predictor) -> Probe:
     """The probability of a label as a function of token ids, and the classifier's input embeddings."""
     model = predictor.model
-    text_encoder = model.text_encoder
-    if text_encoder.embedding is not None:
-        embedding = text_encoder.embedding.weight_table
-    else:  # a pretrained encoder embeds its own ids: its word embeddings (before positions are added)
-        embedding = text_encoder.encoder.model.get_input_embeddings()
 
     def probability(ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = model(ids, mask)
         squashed = torch.sigmoid(logits) if predictor.multi_label else torch.softmax(logits, dim=-1)
         return squashed.gather(1, target.unsqueeze(1)).squeeze(1)
 
-    return Probe(score=probability, embedding=embedding, model=model, pad_id=predictor.tokenizer.pad_id)
+    return Probe(score=probability, embedding=input_embeddings(model.text_encoder), model=model,
+                 pad_id=predictor.tokenizer.pad_id)
 
 
 def target_indices(predictor, target: str | None, probabilities: np.ndarray) -> list[int]:

@@ -12,11 +12,17 @@ from encoderkit.errors import EncoderkitError
 
 
 def explain(
-    model: Path = typer.Argument(..., help="Model directory (RUN/model)."),
+    model: Path = typer.Argument(..., help="Model directory (RUN/model), or an index (with --query)."),
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to explain; or --file."),
-    method: Optional[str] = typer.Option(None, help="ig, grad-input, occlusion or attention "
-                                                    "(default: the most faithful measured, see docs/interpretability.md)."),
-    target: Optional[str] = typer.Option(None, help="The label to explain (default: the predicted one)."),
+    method: Optional[str] = typer.Option(None, help="ig, grad-input, occlusion or attention (default: the most "
+                                                    "faithful measured, see docs/interpretability.md); retrieval: ig "
+                                                    "(default), grad-input, occlusion, decomposition; translation: "
+                                                    "attention."),
+    target: Optional[str] = typer.Option(None, help="The label to explain (default: the predicted one); for a "
+                                                    "translation model, a translation of the one text to align."),
+    query: Optional[str] = typer.Option(None, "--query", help="Retrieval: the query of the pair to explain."),
+    document: Optional[str] = typer.Option(None, "--document", help="Retrieval: the document of the pair "
+                                                                    "(default with an index: its best match)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Explain every text of a file (one per line, "
                                                                    "or JSONL/CSV with --text-field)."),
     text_field: str = typer.Option("text", help="Text field when --file is JSONL/CSV/Parquet."),
@@ -28,7 +34,8 @@ def explain(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing in the terminal (with --html/--json)."),
 ) -> None:
     """Explain predictions: each word shaded by how much it raised (green) or lowered (red) the
-    probability of the explained label."""
+    probability of the explained label; for a retrieval model or index (--query, --document), each
+    word's share of the pair's score on both sides; for a translation model, its cross-attention."""
     from rich.console import Console
 
     from encoderkit.cli import say
@@ -39,16 +46,22 @@ def explain(
 
     for path, option in ((html_path, "--html"), (json_path, "--json")):
         check_output(path, option, overwrite)
-    inputs, where = read_inputs(texts, file, text_field)
-    loaded = load_model(model)
-    explainer = EXPLAINERS.get(loaded.task)
-    if explainer is None:
-        raise EncoderkitError(f"explain does not support {loaded.task} models yet; tasks it explains: "
-                              f"{', '.join(EXPLAINERS)}")
-    from encoderkit.texts import as_text_list
+    if query is not None or document is not None or is_index(model):
+        explanations = [explain_pair(model, query, document, texts, file, method, level, steps)]
+    else:
+        inputs, where = read_inputs(texts, file, text_field)
+        loaded = load_model(model)
+        if loaded.task == "retrieve":
+            raise EncoderkitError(f"{model} is a retrieval model: it explains a pair, "
+                                  f'encoderkit explain {model} --query "..." --document "..."')
+        explainer = EXPLAINERS.get(loaded.task)
+        if explainer is None:
+            raise EncoderkitError(f"explain does not support {loaded.task} models yet; tasks it explains: "
+                                  f"{', '.join([*EXPLAINERS, 'retrieve'])}")
+        from encoderkit.texts import as_text_list
 
-    as_text_list(inputs, where=where)
-    explanations = explainer(loaded, inputs, method, target, level=level, steps=steps)
+        as_text_list(inputs, where=where)
+        explanations = explainer(loaded, inputs, method, target, level=level, steps=steps)
     if not quiet:
         console = Console(highlight=False, soft_wrap=True)
         for number, explanation in enumerate(explanations, start=1):
@@ -60,6 +73,42 @@ def explain(
     if json_path is not None:
         atomic_write_text(json_path, json.dumps([e.to_dict() for e in explanations], indent=2, ensure_ascii=False))
         say(f"wrote {json_path}")
+
+
+def is_index(path: Path) -> bool:
+    from encoderkit.index.store import MANIFEST
+
+    return (path / MANIFEST).is_file()
+
+
+def explain_pair(path: Path, query: Optional[str], document: Optional[str], texts, file, method, level, steps):
+    """A query-document pair of a retrieval model or an index (whose best match is the default document)."""
+    from encoderkit.cli import say
+    from encoderkit.interpret.retrieval import explain_similarity, towers_of
+    from encoderkit.model_dir import load_model
+
+    if texts or file:
+        raise EncoderkitError("a retrieval pair is given by --query and --document, not by texts or --file")
+    if query is None:
+        raise EncoderkitError(f'pass the query of the pair: encoderkit explain {path} --query "..." --document "..."')
+    if is_index(path):
+        from encoderkit.index import load_index
+
+        source = load_index(path)
+        towers_of(source)  # a BM25-only index has nothing to explain: one line before any search
+        if document is None:
+            hits = source.search(query, k=1, mode="dense")
+            document = hits.texts[0]
+            say(f"explaining the best match of the query: document {hits.ids[0]} (score {float(hits.scores[0]):.4f})")
+    else:
+        source = load_model(path)
+        if source.task != "retrieve":
+            raise EncoderkitError(f"--query and --document explain a retrieval model or an index; {path} is a "
+                                  f"{source.task} model")
+        if document is None:
+            raise EncoderkitError(f'pass the document of the pair: --document "..." (or give an index, whose best '
+                                  "match is explained)")
+    return explain_similarity(source, query, document, method, level=level, steps=steps)
 
 
 def check_output(path: Optional[Path], option: str, overwrite: bool) -> None:

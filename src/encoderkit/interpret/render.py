@@ -107,12 +107,11 @@ def html_page(explanations: Sequence, title: str, facts: dict[str, str] | None =
                 f"title=\"{score:+.4f}\">{escape(unit)}</span>"
                 for (separator, unit, score), share in zip(segment.spaced(), shares(segment.scores)))
             parts.append(f"<div class=\"segment\">{label}{spans}</div>")
-        maps = getattr(explanation, "attention", None)
-        if maps is not None and maps.layers is not None:
+        if has_heatmap(explanation):
             if drawn < MAX_HEATMAPS:
-                png = base64.b64encode(attention_png(maps)).decode("ascii")
-                parts.append(f"<img alt=\"attention of every layer and head, and the rollout\" "
-                             f"src=\"data:image/png;base64,{png}\">")
+                png = base64.b64encode(heatmap_png(explanation)).decode("ascii")
+                title = getattr(explanation, "heatmap_title", "attention of every layer and head, and the rollout")
+                parts.append(f"<img alt=\"{escape(title)}\" src=\"data:image/png;base64,{png}\">")
                 drawn += 1
             elif drawn == MAX_HEATMAPS:
                 parts.append(f"<p class=\"note\">heatmaps are drawn for the first {MAX_HEATMAPS} texts only</p>")
@@ -120,6 +119,19 @@ def html_page(explanations: Sequence, title: str, facts: dict[str, str] | None =
         parts.append("</section>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def has_heatmap(explanation) -> bool:
+    """An explanation draws a heatmap: its own (``heatmap_png``, a translation's alignment), or attention maps."""
+    if hasattr(explanation, "heatmap_png"):
+        return True
+    maps = getattr(explanation, "attention", None)
+    return maps is not None and maps.layers is not None
+
+
+def heatmap_png(explanation) -> bytes:
+    own = getattr(explanation, "heatmap_png", None)
+    return own() if own is not None else attention_png(explanation.attention)
 
 
 def attention_png(maps, dpi: int = 70) -> bytes:

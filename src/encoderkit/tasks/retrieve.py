@@ -393,6 +393,23 @@ class RetrievalModel:
         """Query embeddings (with shared towers, the one embedding of any text)."""
         return self.encode_queries(texts, batch_size)
 
+    def explain(self, query: str, document: str, method: str | None = None, *, level: str = "word",
+                steps: int = 50):
+        """Why ``document`` scores what it does for ``query``: each word's share of the score, both sides.
+
+        Args:
+            method: ``ig`` (integrated gradients, default), ``grad-input``, ``occlusion`` or
+                ``decomposition`` (exact, mean pooling only).
+            level: ``word`` (subword pieces summed into words) or ``token``.
+
+        Returns:
+            ``encoderkit.interpret.SimilarityExplanation``: ``score``, ``query`` and ``document`` (each
+            with ``units`` and ``scores``).
+        """
+        from encoderkit.interpret.retrieval import explain_similarity
+
+        return explain_similarity(self, query, document, method, level=level, steps=steps)
+
     def search(self, queries, documents, k: int = 10, batch_size: int = 64) -> Hits:
         """The ``k`` best of ``documents`` for each query, by exact dot product (cosine when normalised).
 

@@ -510,6 +510,22 @@ class TranslationModel:
                    for source, text, h, ids in zip(items, texts_out, found, source_ids)]
         return details[0] if single else details
 
+    def explain(self, texts, target: str | None = None, beam: int | None = None):
+        """The decoder's cross-attention: which source tokens each output token was read from.
+
+        Args:
+            texts: a str (one ``encoderkit.interpret.Alignment`` back) or a list of str.
+            target: a translation of the one text to align (teacher forcing) instead of the model's own.
+            beam: beam size of the model's own translations (default: the model's).
+
+        Returns:
+            ``Alignment``: ``source_tokens``, ``target_tokens``, ``weights`` (target tokens + 1, source tokens),
+            ``heatmap_png()``.
+        """
+        from encoderkit.interpret.translation import explain_translation
+
+        return explain_translation(self, texts, target=target, beam=beam)
+
     def translate_stream(self, texts: Iterable[str], beam: int | None = None, batch_size: int = 64,
                          **options) -> Iterator[str]:
         """Translations of a stream of texts, in input order, ``batch_size`` texts at a time (for files
