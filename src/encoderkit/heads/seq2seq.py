@@ -152,7 +152,7 @@ class TransformerDecoder(nn.Module):
 class RecurrentDecoder(nn.Module):
     """A GRU or LSTM decoder with attention over the source states, one output token per step::
 
-        x_t = Dropout(E[y_{t-1}])                                           (B,E)
+        x_t = Dropout(sqrt(E) E[y_{t-1}])                                   (B,E)
         bahdanau:  c_t, a_t = Attention(s_{t-1}, h);  s_t = RNN([x_t; c_t (; h~_{t-1})], s_{t-1})
         luong_*:   s_t = RNN([x_t (; h~_{t-1})], s_{t-1});  c_t, a_t = Attention(s_t, h)
         h~_t = tanh(W_c [s_t; c_t; x_t])                 the attentional vector   (B,E)
@@ -161,7 +161,9 @@ class RecurrentDecoder(nn.Module):
     ``(; h~_{t-1})`` is input feeding (Luong et al. 2015): the previous attentional vector joins the
     input, so the decoder knows what it attended to before. The attentional vector has the size E of
     the embeddings (Luong's has the recurrent size H): the output layer, the largest matrix of the
-    model (V rows), costs E/H as much, and it can be the embedding table itself (``tie_output``). The first state is
+    model (V rows), costs E/H as much, and it can be the embedding table itself (``tie_output``).
+    As in the Transformer decoder the table starts at N(0, 1/E), small enough to be an output layer,
+    and is scaled by sqrt(E) on the way in, so the recurrence sees inputs of unit size. The first state is
     ``s_0 = tanh(W_b mean_j h_j)`` (``init: mean``) or zeros; ``s_t`` is the top layer's state.
     Without input feeding, Luong attention reads states the recurrence has already produced, so
     ``forward`` runs the fused RNN over all steps at once; otherwise it steps through time.
@@ -185,6 +187,7 @@ class RecurrentDecoder(nn.Module):
         self.hidden_size = hidden
         self.max_length = None
         self.embedding = target_embedding(vocab_size, dim, pad_id, shared_embedding)
+        self.scale = math.sqrt(dim)
         if config.attention == "bahdanau":
             self.attention = AdditiveAttention(hidden, memory_size, hidden)
         else:
@@ -245,7 +248,7 @@ class RecurrentDecoder(nn.Module):
 
     def step(self, tokens: Tensor, state: State, need_attention: bool = False) -> tuple[Tensor, Tensor | None, State]:
         """tokens (B,) -> logits (B,V), attention over the source (B,S), the next state."""
-        x = self.dropout(self.embedding(tokens))  # (B,E)
+        x = self.dropout(self.embedding(tokens) * self.scale)  # (B,E)
         inputs = [x]
         if self.attention_kind == "bahdanau":
             context, weights = self._attend(state["hidden"][:, -1:], state)  # query s_{t-1} (B,1,H)
@@ -270,7 +273,7 @@ class RecurrentDecoder(nn.Module):
                 step_logits, _, state = self.step(target_in[:, t], state)
                 logits.append(step_logits)
             return torch.stack(logits, dim=1)
-        x = self.dropout(self.embedding(target_in))  # (B,T,E)
+        x = self.dropout(self.embedding(target_in) * self.scale)  # (B,T,E)
         output, _ = self.rnn(x, self._recurrent_state(state))  # (B,T,H); padding comes after real tokens
         context, _ = self._attend(output, state)  # (B,T,M)
         attentional = torch.tanh(self.combine(torch.cat([output, context, x], dim=-1)))
