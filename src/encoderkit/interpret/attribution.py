@@ -27,8 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from encoderkit.data.batching import pad_batch
-from encoderkit.errors import EncoderkitError
-from encoderkit.interpret.tokens import EncodedText
+from encoderkit.errors import ConfigError, EncoderkitError
+from encoderkit.interpret.tokens import LEVELS, EncodedText
 
 #: Tokens per forward pass of integrated gradients (steps x text length), a memory bound.
 TOKENS_PER_PASS = 2048
@@ -64,6 +64,14 @@ class Probe:
 
     def targets(self, values: Sequence[int]) -> Tensor:
         return torch.tensor(list(values), device=self.device)
+
+
+def check_options(level: str, steps: int) -> None:
+    """The options every explainer shares: the unit level and the integration steps, one line each."""
+    if level not in LEVELS:
+        raise ConfigError(f"unknown level {level!r}; valid levels: {', '.join(LEVELS)}")
+    if steps < 1:
+        raise ConfigError(f"steps must be 1 or more, got {steps}")
 
 
 def input_embeddings(text_encoder) -> nn.Module:

@@ -18,10 +18,10 @@ import torch
 
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.interpret.attention import attention_maps, gives_attention
-from encoderkit.interpret.attribution import (Probe, gradient_x_input, input_embeddings, integrated_gradients,
-                                              occlusion, score_id_lists, unit_scores)
+from encoderkit.interpret.attribution import (Probe, check_options, gradient_x_input, input_embeddings,
+                                              integrated_gradients, occlusion, score_id_lists, unit_scores)
 from encoderkit.interpret.explanation import Explanation
-from encoderkit.interpret.tokens import LEVELS, EncodedText, encode_units
+from encoderkit.interpret.tokens import EncodedText, encode_units
 from encoderkit.texts import as_text_list
 
 #: Every method, in the order they are listed to users.
@@ -79,10 +79,7 @@ def explain_classification(predictor, texts, method: str | None = None, target: 
     items, single = as_text_list(texts)
     method = method or DEFAULT_METHOD
     check_method(predictor, method)
-    if level not in LEVELS:
-        raise ConfigError(f"unknown level {level!r}; valid levels: {', '.join(LEVELS)}")
-    if steps < 1:
-        raise ConfigError(f"steps must be 1 or more, got {steps}")
+    check_options(level, steps)
     encoded = [encode_units(predictor.tokenizer, text, level) for text in items]
     probe = classifier_probe(predictor)
     probabilities = label_probabilities(predictor, [list(text.ids) for text in encoded], batch_size)

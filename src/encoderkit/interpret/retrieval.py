@@ -39,10 +39,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from encoderkit.errors import ConfigError, DataError
-from encoderkit.interpret.attribution import (Probe, explaining, gradient_x_input, input_embeddings,
-                                              integrated_gradients, occlusion, score_id_lists, unit_scores)
+from encoderkit.interpret.attribution import (Probe, check_options, explaining, gradient_x_input,
+                                              input_embeddings, integrated_gradients, occlusion, score_id_lists,
+                                              unit_scores)
 from encoderkit.interpret.explanation import Segment
-from encoderkit.interpret.tokens import LEVELS, EncodedText, encode_units
+from encoderkit.interpret.tokens import EncodedText, encode_units
 
 #: Every method of the similarity explainer, in the order they are listed to users.
 SIMILARITY_METHODS = ("ig", "grad-input", "occlusion", "decomposition")
@@ -212,10 +213,7 @@ def explain_similarity(source, query: str, document: str, method: str | None = N
     towers = towers_of(source)
     method = method or DEFAULT_SIMILARITY_METHOD
     check_similarity_method(towers, method)
-    if level not in LEVELS:
-        raise ConfigError(f"unknown level {level!r}; valid levels: {', '.join(LEVELS)}")
-    if steps < 1:
-        raise ConfigError(f"steps must be 1 or more, got {steps}")
+    check_options(level, steps)
     for name, text in (("query", query), ("document", document)):
         if not isinstance(text, str):
             raise DataError(f"the {name} must be one text (a str), not {type(text).__name__}")
