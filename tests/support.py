@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def run_cli(*args, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``encoderkit ARGS...`` in a fresh process (the real entry point, exit codes and output streams)."""
+    return subprocess.run([sys.executable, "-m", "encoderkit.cli", *map(str, args)], capture_output=True, text=True,
+                          input=stdin, cwd=cwd, timeout=600)
 
 
 def shared(*parts: str) -> Path:

@@ -7,12 +7,7 @@ import sys
 import pytest
 import yaml
 
-from support import ROOT, tiny_config
-
-
-def run_cli(*args, stdin: str | None = None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "encoderkit.cli", *map(str, args)], capture_output=True,
-                          text=True, input=stdin, cwd=cwd, timeout=600)
+from support import ROOT, run_cli, tiny_config
 
 
 @pytest.fixture(scope="module")

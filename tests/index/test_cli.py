@@ -1,8 +1,6 @@
 """The retrieval commands: index build / add, ask, evaluate and predict on a retrieval model, export."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,11 +10,7 @@ pytest.importorskip("bm25s")
 from encoderkit.config import validate_config  # noqa: E402
 from encoderkit.tasks.runner import run  # noqa: E402
 from retrieval_data import caption_pairs, caption_records, tiny_retrieval_config, write_jsonl  # noqa: E402
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "encoderkit.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+from support import run_cli as cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from support import run_cli
 from support_models import FAMILIES, build_classifier, save_classifier
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "encoderkit.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")

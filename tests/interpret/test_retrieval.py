@@ -4,13 +4,12 @@ decomposition for mean pooling, occlusion), through Python, an index and the CLI
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from support import run_cli
 from support_models import trec_texts
 
 QUERY = "Who wrote the play Hamlet ?"
@@ -41,12 +40,6 @@ def build_retrieval(sections: dict, towers: str = "shared", normalize: bool = Tr
             for parameter in model.document_encoder.parameters():
                 parameter.add_(0.3 * torch.randn_like(parameter))
     return RetrievalModel(model, config)
-
-
-def run_cli(*args) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "encoderkit.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
-    return done.returncode, done.stdout + done.stderr
 
 
 def pair_score(model, query: str, document: str) -> float:
@@ -131,9 +124,10 @@ def test_cli_explains_the_best_match_of_an_index_query(index_dir):
     import encoderkit
 
     out = index_dir / "why.json"
-    code, output = run_cli("explain", index_dir / "index", "--query", QUERY, "--method", "decomposition", "--json",
-                           out, "--quiet")
-    assert code == 0, output
+    done = run_cli("explain", index_dir / "index", "--query", QUERY, "--method", "decomposition", "--json", out,
+                   "--quiet")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
     record = json.loads(out.read_text(encoding="utf-8"))[0]
     best = encoderkit.load_index(index_dir / "index").search(QUERY, k=1, mode="dense")
     assert "explaining the best match" in output and str(best.ids[0]) in output
@@ -144,8 +138,9 @@ def test_cli_explains_the_best_match_of_an_index_query(index_dir):
 
 def test_cli_explains_a_pair_of_a_retrieval_model_as_html(index_dir):
     page = index_dir / "why.html"
-    code, output = run_cli("explain", index_dir / "model", "--query", QUERY, "--document", DOCUMENT, "--html", page)
-    assert code == 0, output
+    done = run_cli("explain", index_dir / "model", "--query", QUERY, "--document", DOCUMENT, "--html", page)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
     assert "query:" in output and "document:" in output and "cosine" in output
     text = page.read_text(encoding="utf-8")
     assert "<b>query</b>" in text and "<b>document</b>" in text and "Shakespeare" in text
@@ -159,6 +154,7 @@ def test_cli_refusals_are_one_line(index_dir):
         (("explain", index_dir / "index", "--document", DOCUMENT), "pass the query of the pair"),
     ]
     for arguments, message in cases:
-        code, output = run_cli(*arguments)
-        assert code != 0
+        done = run_cli(*arguments)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0
         assert message in output and "Traceback" not in output and len(output.strip().splitlines()) == 1, output

@@ -4,8 +4,6 @@ translation and for a given sentence pair (teacher forcing), in Python and throu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ import encoderkit
 from encoderkit.config import validate_config
 from encoderkit.errors import ConfigError, DataError
 from encoderkit.tasks.runner import run
-from support import make_multi30k_slice, tiny_translate_config
+from support import make_multi30k_slice, run_cli, tiny_translate_config
 
 
 @pytest.fixture(scope="module", params=["transformer", "gru"])
@@ -75,9 +73,7 @@ def test_bad_requests_get_one_line(trained):
 def test_cli_writes_the_alignment_heatmap_and_the_weights(trained, tmp_path):
     _, model_dir, sources, targets = trained
     page, scores = tmp_path / "align.html", tmp_path / "align.json"
-    done = subprocess.run([sys.executable, "-m", "encoderkit.cli", "explain", str(model_dir), sources[0], "--target",
-                           targets[0], "--html", str(page), "--json", str(scores)], capture_output=True, text=True,
-                          timeout=600)
+    done = run_cli("explain", model_dir, sources[0], "--target", targets[0], "--html", page, "--json", scores)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cross-attention" in done.stdout and "aligned:" in done.stdout
     assert "data:image/png;base64," in page.read_text(encoding="utf-8")

@@ -4,20 +4,13 @@ references, and one-line errors (another task's model, a blank line, a missing f
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import encoderkit
 from encoderkit.config import validate_config
 from encoderkit.tasks.runner import run
-from support import make_multi30k_slice, make_trec_slice, tiny_config, tiny_translate_config
-
-
-def run_cli(*args, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "encoderkit.cli", *map(str, args)], capture_output=True, text=True,
-                          input=stdin, timeout=600)
+from support import make_multi30k_slice, make_trec_slice, run_cli, tiny_config, tiny_translate_config
 
 
 def one_line_error(result, pattern: str) -> None:

@@ -106,7 +106,7 @@ def explain_pair(path: Path, query: Optional[str], document: Optional[str], text
             raise EncoderkitError(f"--query and --document explain a retrieval model or an index; {path} is a "
                                   f"{source.task} model")
         if document is None:
-            raise EncoderkitError(f'pass the document of the pair: --document "..." (or give an index, whose best '
+            raise EncoderkitError('pass the document of the pair: --document "..." (or give an index, whose best '
                                   "match is explained)")
     return explain_similarity(source, query, document, method, level=level, steps=steps)
 
