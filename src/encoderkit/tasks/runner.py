@@ -42,7 +42,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, ech
         overwrite: replace whatever ``config.output_dir`` holds (without it an existing run is refused).
         echo: where progress lines go (``print`` or a rich console's ``print``).
     """
-    task = get_task(config.task)
+    task = training_task(config)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     set_seed(config.seed)
@@ -65,6 +65,17 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, ech
         if created and find_checkpoint(run_dir / CHECKPOINT_DIR) is None:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def training_task(config: RunConfig) -> Task:
+    """The task that trains ``config``: its own, or distillation into it when ``distill`` is set (the
+    student is still saved as a model of the config's task)."""
+    task = get_task(config.task)
+    if config.distill is not None:
+        from encoderkit.distill.task import DistillTask
+
+        return DistillTask(task)
+    return task
 
 
 def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo) -> RunResult:
