@@ -91,7 +91,10 @@ class DistillTask:
         data = self.inner.read_data(config)
         settings = config.distill
         device = "cuda" if config.train.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-        teacher = load_teacher(settings.teacher, data.labels, data.multi_label, device=device)
+        # Building the teacher draws random initial weights: keep them off the run's random stream, so
+        # the student starts as the same config trained without a teacher would.
+        with torch.random.fork_rng(devices=[]):
+            teacher = load_teacher(settings.teacher, data.labels, data.multi_label, device=device)
         train_texts = [example.text for example in data.train]
         unlabelled = read_unlabelled(settings.unlabelled, config.data.text_field, set(train_texts))
         augmented = augment_texts(train_texts, settings.augment, config.seed, exclude=unlabelled)
