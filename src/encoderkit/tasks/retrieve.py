@@ -266,6 +266,37 @@ class RetrieveTask:
                                       history=result.history, metric=config.train.metric)
 
 
+def save_checkpoint_retriever(checkpoint: str | Path, directory: str | Path, max_length: int | None = None) -> Path:
+    """A retrieval model directory holding a local checkpoint as it is (zero-shot, shared towers),
+    with the pooling and normalisation the folder declares, so that export, indexes and serving
+    take an untrained sentence encoder (e.g. all-MiniLM-L6-v2) like a trained model.
+
+    Args:
+        checkpoint: a Hugging Face or sentence-transformers folder, or ``package:NAME/SUBDIR``.
+        directory: the model directory to write.
+        max_length: truncation in tokens (default: what the folder declares).
+    """
+    from encoderkit.checkpoint_folder import read_sentence_transformer_settings
+    from encoderkit.config import validate_config
+    from encoderkit.errors import ConfigError
+    from encoderkit.model_dir import save_model
+    from encoderkit.text_encoder import build_text_encoder
+    from encoderkit.tokenization import make_tokenizer
+
+    settings = read_sentence_transformer_settings(checkpoint)
+    if settings and settings.pooling_error:
+        raise ConfigError(settings.pooling_error)
+    normalize = bool(settings and settings.normalize)
+    max_length = max_length or (settings.max_length if settings else None) or 256  # 256: the config's default
+    config = validate_config({"task": "retrieve", "tokenizer": {"kind": "pretrained", "max_length": max_length},
+                              "encoder": {"kind": "pretrained", "path": str(checkpoint)},
+                              "pooling": (settings.pooling if settings else None) or "mean",
+                              "retrieve": {"towers": "shared", "normalize": normalize}})
+    spec = RetrieveSpec("shared", normalize)
+    model = BiEncoder(build_text_encoder(config, make_tokenizer(config, [])), spec.towers, spec.normalize)
+    return save_model(directory, model, config, RetrieveTask(), spec)
+
+
 # -- reports ---------------------------------------------------------------------------------
 
 
