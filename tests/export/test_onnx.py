@@ -161,3 +161,19 @@ def test_predict_and_embed_commands_read_an_export(exported_families, tmp_path):
     assert result.returncode == 0, result.stderr
     vectors = np.load(tmp_path / "vectors.npy")
     assert cosine(vectors, model.encode(check_texts())).min() >= 0.9999
+
+
+def test_the_default_check_texts_are_a_sample_of_the_models_own_data(trec_slice, tmp_path):
+    from types import SimpleNamespace
+
+    from encoderkit.config import validate_config
+    from encoderkit.onnx.parity import BUILTIN_TEXTS, check_texts
+
+    config = validate_config({"data": {"train": str(trec_slice["train"]), "validation": str(tmp_path / "gone.jsonl"),
+                                       "test": str(trec_slice["test"])}})
+    texts, source = check_texts(SimpleNamespace(task="classify", config=config))
+    test_texts = [json.loads(line)["text"] for line in trec_slice["test"].read_text().splitlines()]
+    assert source == f"a sample of {trec_slice['test']}"  # the validation file is gone: the next one
+    assert len(texts) == 64 and set(texts) <= set(test_texts) and texts[-1] == test_texts[-1]
+    config = validate_config({"data": {"train": str(tmp_path / "gone.jsonl")}})
+    assert check_texts(SimpleNamespace(task="classify", config=config)) == (list(BUILTIN_TEXTS), "built-in sentences")

@@ -35,7 +35,7 @@ def test_an_incomplete_model_directory_is_named(model_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_unknown_format_and_misplaced_options_are_refused_before_any_work(model_dir, tmp_path):
+def test_unknown_format_quantization_and_misplaced_options_are_one_line(model_dir, tmp_path):
     from encoderkit.errors import ConfigError
     from encoderkit.export import export_model
 
