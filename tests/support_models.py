@@ -1,5 +1,5 @@
-"""Tiny classifiers of every encoder family, built with random weights (not trained), on a tokenizer
-trained on a TREC slice; and a tiny BERT checkpoint with all-MiniLM-L6-v2's tokenizer."""
+"""Tiny classifiers and bi-encoders of every encoder family, built with random weights (not trained), on a
+tokenizer trained on a TREC slice; and a tiny BERT checkpoint with all-MiniLM-L6-v2's tokenizer."""
 
 from __future__ import annotations
 
@@ -50,6 +50,26 @@ def build_classifier(sections: dict, tokenizer_kind: str = "word", seed: int = 0
     with torch.no_grad():
         model.head.layers[-1].weight.mul_(scale)
     return ClassifierModel(model, list(LABELS), config, multi_label, 0.5)
+
+
+def build_retrieval(sections: dict, towers: str = "shared", normalize: bool = True, seed: int = 0):
+    """A ``RetrievalModel`` with random weights; separate towers get a perturbed document tower."""
+    from encoderkit.config import validate_config
+    from encoderkit.heads.retrieval import BiEncoder
+    from encoderkit.tasks.retrieve import RetrievalModel
+    from encoderkit.text_encoder import build_text_encoder
+    from encoderkit.tokenization import make_tokenizer
+
+    config = validate_config({"task": "retrieve", "tokenizer": {"kind": "word", "vocab_size": 600},
+                              "embedding": {"dim": 16, "dropout": 0.0}, **sections,
+                              "retrieve": {"towers": towers, "normalize": normalize}})
+    torch.manual_seed(seed)
+    model = BiEncoder(build_text_encoder(config, make_tokenizer(config, trec_texts())), towers, normalize)
+    if towers == "separate":
+        with torch.no_grad():
+            for parameter in model.document_encoder.parameters():
+                parameter.add_(0.3 * torch.randn_like(parameter))
+    return RetrievalModel(model, config)
 
 
 def tiny_bert_checkpoint(folder: Path) -> Path:

@@ -10,7 +10,8 @@ def load(path):
 
     Classification: ``predict(texts)``, ``predict_proba(texts)``, ``encode(texts)``; retrieval:
     ``encode_queries``, ``encode_documents``, ``search(queries, documents, k)``. A single ``str``
-    gives a single result.
+    gives a single result. A folder written by ``encoderkit export --format onnx`` loads as a
+    predictor with the same methods that runs on onnxruntime (and imports no torch).
     """
     from encoderkit.model_dir import load_model
 

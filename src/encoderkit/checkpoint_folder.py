@@ -20,12 +20,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Iterator
 
 from encoderkit.errors import ModelDirectoryError
+
+if TYPE_CHECKING:  # torch is imported where a model is built: reading a folder (or a tokenizer) needs none
+    from torch import nn
 
 # Set before transformers/huggingface_hub are imported anywhere through this module, so that even a
 # code path we did not anticipate cannot reach the network.
@@ -250,6 +250,7 @@ def load_hf_model(model_dir: str | Path, load_weights: bool = True) -> nn.Module
     Returns:
         The Hugging Face base model (no task head).
     """
+    import torch
     from transformers import AutoConfig, AutoModel
 
     with quiet_transformers():

@@ -157,6 +157,9 @@ def evaluate(
     from encoderkit.report import write_report
 
     loaded = load_model(model)
+    if getattr(loaded, "exported", False):
+        raise EncoderkitError(f"{model} is an ONNX export, which predicts and embeds; evaluate the model directory "
+                              "it was exported from")
     _check_output_folder(output_json, "--json")
     if loaded.task == "retrieve":  # --text-field / --label-field name the query and positive fields
         from encoderkit.index.cli import evaluate_retrieval
@@ -340,15 +343,25 @@ def quickstart_config(folder: Path, output_dir: Path, epochs: int) -> dict:
 @app.command()
 def export(
     model: Path = typer.Argument(..., help="Model directory (RUN/model)."),
-    fmt: str = typer.Option(..., "--format", help="sentence-transformers (a bi-encoder or text encoder fine-tuned "
+    fmt: str = typer.Option(..., "--format", help="onnx (classification and retrieval models of every encoder "
+                                                  "family, checked against PyTorch on real texts) or "
+                                                  "sentence-transformers (a bi-encoder or text encoder fine-tuned "
                                                   "from a pretrained checkpoint)."),
     output: Path = typer.Option(..., "--output", "-o", help="The folder to write."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="onnx only: int8 (weights int8, activations "
+                                                                    "quantized per batch; see docs/export.md)."),
+    check_texts: Optional[Path] = typer.Option(None, "--check-texts", help="onnx only: texts for the parity check "
+                                                                           "(one per line, or JSONL/CSV with a "
+                                                                           "text field); default: a sample of the "
+                                                                           "model's own data."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing folder at --output."),
 ) -> None:
     """Write a trained model in another toolkit's format."""
     from encoderkit.export import export_model
 
-    say(f"exported {model} as {fmt} to {export_model(model, fmt, output, overwrite=overwrite)}")
+    written = export_model(model, fmt, output, overwrite=overwrite, echo=say, quantize=quantize,
+                           check_texts=check_texts)
+    say(f"exported {model} as {fmt}{f' ({quantize})' if quantize else ''} to {written}")
 
 
 app.command()(explain)

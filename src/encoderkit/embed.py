@@ -115,7 +115,8 @@ def load_embedder(
     max_length: int | None = None,
     precision: str = "float32",
 ) -> SentenceEmbedder:
-    """A ``SentenceEmbedder`` from an encoderkit model directory or a local checkpoint folder.
+    """A ``SentenceEmbedder`` from an encoderkit model directory or a local checkpoint folder (or the
+    onnxruntime predictor of an ONNX export, which has the same ``encode`` and ``dim``).
 
     Args:
         path: an encoderkit model directory (``RUN/model``), or a Hugging Face / sentence-transformers
@@ -124,7 +125,15 @@ def load_embedder(
             a trained encoderkit model keeps the pooling it was trained with.
         precision: ``float32``, ``int8`` or ``bf16``.
     """
+    from encoderkit.onnx.predictor import is_onnx_export
+
     path = Path(path)
+    if is_onnx_export(path):  # runs on onnxruntime, at the precision it was exported with
+        if pooling is not None or normalize is not None or max_length is not None:
+            raise ConfigError(f"{path} is an ONNX export: its pooling and max_length are fixed")
+        from encoderkit.onnx.predictor import load_onnx_model
+
+        return load_onnx_model(path).with_precision(precision)
     if _is_encoderkit_model(path):
         if pooling is not None or normalize is not None or max_length is not None:
             raise ConfigError(f"{path} is a trained encoderkit model: its pooling and max_length are fixed")

@@ -19,3 +19,7 @@ class DataError(EncoderkitError):
 
 class ModelDirectoryError(EncoderkitError):
     """A model directory that is missing files or was written by an incompatible version."""
+
+
+class ExportError(EncoderkitError):
+    """An export that cannot be made, or whose result does not match the model (parity check)."""

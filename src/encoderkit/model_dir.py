@@ -26,7 +26,6 @@ import encoderkit
 from encoderkit.config import RunConfig, config_to_dict, describe_validation_error
 from encoderkit.errors import ModelDirectoryError
 from encoderkit.files import recover_directory, replace_directory, temporary_sibling
-from encoderkit.training.checkpoint import read_weights, state_dict_for_saving
 
 FORMAT = "encoderkit-model"
 FORMAT_VERSION = 2
@@ -49,6 +48,8 @@ def save_model(directory: str | Path, model, config: RunConfig, task, spec, *, e
         extra: more entries for config.json (e.g. the pretrained vectors' coverage).
     """
     from safetensors.torch import save_file
+
+    from encoderkit.training.checkpoint import state_dict_for_saving
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -145,12 +146,20 @@ def upgrade_config(raw: dict) -> dict:
 def load_model(directory: str | Path, device: str = "cpu"):
     """Load a model directory written by ``save_model`` (safetensors + JSON only, no pickle).
 
+    A folder written by ``encoderkit export --format onnx`` (config.json format ``encoderkit-onnx``)
+    loads as that export's onnxruntime predictor instead, without torch (``encoderkit.onnx``).
+
     Returns:
         The task's predictor (``ClassifierModel`` for classification, ...).
     """
+    from encoderkit.onnx.predictor import is_onnx_export, load_onnx_model
+
+    if is_onnx_export(directory):
+        return load_onnx_model(directory)
     from encoderkit.tasks import get_task
     from encoderkit.text_encoder import build_text_encoder
     from encoderkit.tokenization import load_tokenizer
+    from encoderkit.training.checkpoint import read_weights
 
     directory = Path(directory)
     meta = read_model_config(directory)

@@ -7,10 +7,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from support import run_cli
-from support_models import trec_texts
+from support_models import build_retrieval, trec_texts
 
 QUERY = "Who wrote the play Hamlet ?"
 DOCUMENT = "What play did Shakespeare write about a prince of Denmark ?"
@@ -20,26 +19,6 @@ FAMILY_SECTIONS = {
     "transformer-mean": {"encoder": {"kind": "transformer", "hidden_size": 16, "num_layers": 2, "num_heads": 2,
                                      "ff_size": 32, "dropout": 0.0}, "pooling": "mean"},
 }
-
-
-def build_retrieval(sections: dict, towers: str = "shared", normalize: bool = True, seed: int = 0):
-    """A ``RetrievalModel`` with random weights; separate towers get a perturbed document tower."""
-    from encoderkit.config import validate_config
-    from encoderkit.heads.retrieval import BiEncoder
-    from encoderkit.tasks.retrieve import RetrievalModel
-    from encoderkit.text_encoder import build_text_encoder
-    from encoderkit.tokenization import make_tokenizer
-
-    config = validate_config({"task": "retrieve", "tokenizer": {"kind": "word", "vocab_size": 600},
-                              "embedding": {"dim": 16, "dropout": 0.0}, **sections,
-                              "retrieve": {"towers": towers, "normalize": normalize}})
-    torch.manual_seed(seed)
-    model = BiEncoder(build_text_encoder(config, make_tokenizer(config, trec_texts())), towers, normalize)
-    if towers == "separate":
-        with torch.no_grad():
-            for parameter in model.document_encoder.parameters():
-                parameter.add_(0.3 * torch.randn_like(parameter))
-    return RetrievalModel(model, config)
 
 
 def pair_score(model, query: str, document: str) -> float:

