@@ -373,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     args = [arg for arg in args if arg != "--debug"]
     try:
         code = app(args=args, prog_name="encoderkit", standalone_mode=False)
+        if "encoderkit.distributed" in sys.modules:  # a command that ran on several processes
+            sys.modules["encoderkit.distributed"].close_process_group()
     except EncoderkitError as error:
         if debug:
             raise

@@ -250,3 +250,12 @@ def share_work(target, work: Callable[[object], T]) -> T | None:
         with sharded_evaluation():
             getattr(target, name)(*args, **kwargs)
     return None
+
+
+def close_process_group() -> None:
+    """Leave the process group together: wait for every process, then tear it down. Processes that
+    simply exit while gloo's threads still run can abort ("terminate called without an active
+    exception"); the command line calls this when a command has finished."""
+    if dist.is_available() and dist.is_initialized():
+        barrier()
+        dist.destroy_process_group()

@@ -83,6 +83,9 @@ def main() -> None:
     resume = sys.argv[4] == "resume" if len(sys.argv) > 4 else output.is_dir() and any(output.iterdir())
     install(kind, limit)
     run(config, resume=resume, echo=lambda *_: None)
+    from encoderkit.distributed import close_process_group
+
+    close_process_group()  # under torchrun: leave together (see its docstring)
 
 
 if __name__ == "__main__":
