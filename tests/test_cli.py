@@ -86,7 +86,7 @@ def test_debug_shows_traceback(trained_run, tmp_path):
 def test_help_lists_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "evaluate", "predict", "quickstart"):
+    for command in ("train", "distill", "evaluate", "predict", "quickstart"):
         assert command in result.stdout
 
 

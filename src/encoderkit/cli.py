@@ -86,17 +86,23 @@ def train(
 ) -> None:
     """Train a model from a config (the task is the config's `task:`); writes a report and a model
     directory into output_dir."""
-    global _interrupt_reported
     from encoderkit.config import load_config
+
+    _run_and_show(load_config(config, overrides or []), ["encoderkit train", str(config), *(overrides or [])],
+                  resume=resume, overwrite=overwrite)
+
+
+def _run_and_show(run_config, command: list[str], *, resume: bool, overwrite: bool) -> None:
+    """Run the training, print the test metrics and where the model went; on Ctrl-C, how to resume."""
+    global _interrupt_reported
     from encoderkit.distributed import is_main_process
     from encoderkit.tasks.runner import run
 
-    run_config = load_config(config, overrides or [])
     try:
         result = run(run_config, resume=resume, overwrite=overwrite, echo=say)
     except KeyboardInterrupt:
-        command = " ".join(["encoderkit train", str(config), *(overrides or []), "--resume"])
-        say(f"interrupted; the run in {run_config.output_dir} continues from its last checkpoint with: {command}")
+        line = " ".join([*command, "--resume"])
+        say(f"interrupted; the run in {run_config.output_dir} continues from its last checkpoint with: {line}")
         _interrupt_reported = True
         raise
     if not is_main_process():  # several processes (torchrun): one of them reports
@@ -104,6 +110,34 @@ def train(
     if result.test_metrics:
         console.print(_metrics_table("test", result.test_metrics))
     say(f"model saved to {result.model_dir}; report: {result.run_dir / 'report.md'}")
+
+
+@app.command()
+def distill(
+    teacher: Path = typer.Argument(..., help="The teacher: a classification model directory (RUN/model)."),
+    config: Path = typer.Argument(..., help="The student's run config: any classification config (see configs/)."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="Overrides like distill.alpha=0.5 "
+                                                               "distill.augment.n_iter=20 train.epochs=5."),
+    unlabelled: Optional[Path] = typer.Option(None, "--unlabelled", help="Texts without labels for the transfer set: "
+                                              "one per line, or JSONL/CSV/TSV/Parquet (data.text_field)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in its output_dir."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in output_dir."),
+) -> None:
+    """Train the config's classifier (the student) on the teacher's soft predictions over the training
+    texts, --unlabelled texts and augmented texts (distill.augment); see docs/distillation.md."""
+    from encoderkit.config import apply_overrides, read_yaml, validate_config
+
+    raw = apply_overrides(read_yaml(config), list(overrides or []))
+    if raw.get("distill") is not None and not isinstance(raw["distill"], dict):
+        raise EncoderkitError(f"{config}: distill must be a section (a mapping of its settings)")
+    section = raw["distill"] = dict(raw.get("distill") or {})
+    section["teacher"] = str(teacher)
+    if unlabelled is not None:
+        section["unlabelled"] = str(unlabelled)
+    command = ["encoderkit distill", str(teacher), str(config), *(overrides or [])]
+    if unlabelled is not None:
+        command += ["--unlabelled", str(unlabelled)]
+    _run_and_show(validate_config(raw), command, resume=resume, overwrite=overwrite)
 
 
 @app.command()

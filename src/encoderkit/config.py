@@ -259,6 +259,66 @@ class TranslateConfig(Section):
     validation_beam: int = Field(1, ge=1)
 
 
+class AugmentConfig(Section):
+    """Tang et al. (2019) data augmentation for distillation: per word, with probability ``p_mask`` a
+    ``[MASK]`` token, with probability ``p_pos`` another word of the same kind (see ``p_pos``), then with
+    probability ``p_ng`` an n-gram (n in 1..``max_ngram``) of the result; ``n_iter`` tries per example."""
+
+    #: Augmented copies tried per training example (duplicates are dropped); 0 turns augmentation off.
+    n_iter: int = Field(0, ge=0)
+    p_mask: float = Field(0.1, ge=0.0, le=1.0)
+    #: Tang et al. swap a word for one of the same part of speech; no tagger ships without a download,
+    #: so the stand-in is a word of the same shape (lower, Title, UPPER, digits, punctuation) and the
+    #: same frequency class (floor(log2 count)) in the training texts, drawn by its frequency.
+    p_pos: float = Field(0.1, ge=0.0, le=1.0)
+    p_ng: float = Field(0.25, ge=0.0, le=1.0)
+    max_ngram: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _word_probabilities(self) -> "AugmentConfig":
+        if self.p_mask + self.p_pos > 1.0:
+            raise ValueError(f"distill.augment: p_mask + p_pos ({self.p_mask} + {self.p_pos}) must be at most 1 "
+                             "(each word is masked, swapped or kept)")
+        return self
+
+
+class DistillConfig(Section):
+    """Knowledge distillation (Hinton et al. 2015; Tang et al. 2019): a classification student trained on
+    a classification teacher's outputs over the transfer set (training texts, ``unlabelled`` texts,
+    augmented training texts)::
+
+        kl:  L = alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)) + (1 - alpha) * CE(z_s, y)
+        mse: L = alpha * mean_c (z_s - z_t)^2 + (1 - alpha) * CE(z_s, y)
+
+    The CE term applies to labelled texts only (``classify.loss`` settings); multi-label models use
+    per-label sigmoids (binary KL) and binary cross-entropy.
+    """
+
+    #: The teacher's model directory (a classification model with the student's labels).
+    teacher: str
+    kind: Literal["kl", "mse"] = "kl"
+    #: Softens both distributions (kl only, default 2; the T^2 factor keeps the gradient scale
+    #: independent of T). None with kind mse.
+    temperature: float | None = Field(None, gt=0.0)
+    #: Weight of the teacher's term; 1 - alpha weighs the gold labels' cross-entropy.
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    #: Texts without labels for the transfer set: one per line (.txt), or JSONL/CSV/TSV/Parquet with
+    #: ``data.text_field``; plain or gz/bz2/xz.
+    unlabelled: str | None = None
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    #: Texts per teacher forward pass when computing its outputs.
+    teacher_batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _temperature_fits_kind(self) -> "DistillConfig":
+        if self.kind == "kl" and self.temperature is None:
+            self.temperature = 2.0
+        elif self.kind == "mse" and self.temperature is not None:
+            raise ValueError("distill.temperature has no effect with kind: mse (the squared error is on raw "
+                             "logits, Tang et al. 2019); remove it or use kind: kl")
+        return self
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
@@ -322,6 +382,8 @@ class RunConfig(Section):
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
     translate: TranslateConfig = Field(default_factory=TranslateConfig)
+    #: Train the classifier on a teacher's outputs (``encoderkit distill``); None: plain training.
+    distill: DistillConfig | None = None
 
     @property
     def task_section(self) -> Section:
@@ -334,6 +396,8 @@ class RunConfig(Section):
             if name != self.task and name in self.model_fields_set:
                 raise ValueError(f"section '{name}' belongs to task {name}, but task is {self.task}; "
                                  f"remove it or set task: {name}")
+        if self.distill is not None and self.task != "classify":
+            raise ValueError(f"distill needs task classify (a classification student), but task is {self.task}")
         metrics = TASK_SECTIONS[self.task].METRICS
         if self.train.metric is None:
             self.train.metric = next(iter(metrics))
@@ -520,7 +584,10 @@ def config_to_dict(config: BaseModel) -> dict[str, Any]:
     """The config as plain JSON types; a run config keeps only its own task's section (the others
     hold defaults that mean nothing for it, and a saved config must load back as given)."""
     if isinstance(config, RunConfig):
-        return config.model_dump(mode="json", exclude={name for name in TASK_SECTIONS if name != config.task})
+        # distill: only when set, so the configs of plain runs read as before.
+        excluded = {name for name in TASK_SECTIONS if name != config.task} | ({"distill"} if config.distill is None
+                                                                               else set())
+        return config.model_dump(mode="json", exclude=excluded)
     return config.model_dump(mode="json")
 
 

@@ -3,6 +3,8 @@
 - multi-class: cross-entropy with optional label smoothing ``eps`` and class weights ``w_c``:
   ``L = -sum_c w_y q_c log softmax(z)_c`` with ``q = (1 - eps) onehot(y) + eps / C``;
 - multi-label: binary cross-entropy on sigmoid outputs, one independent decision per label;
+- distillation: a teacher's logits as soft targets (``DistillationLoss``), with the gold labels'
+  cross-entropy on the examples that have them;
 - retrieval: in-batch negatives (``contrastive_loss``), and the same loss cached chunk by chunk
   (``CachedContrastiveLoss``) so a large batch fits in the memory of a small one.
 """
@@ -42,6 +44,73 @@ def classification_loss(config: LossConfig, multi_label: bool, weights: torch.Te
         # For multi-label data a class weight scales the positive term of that label.
         return nn.BCEWithLogitsLoss(pos_weight=weights)
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+
+
+# -- distillation: a teacher's outputs as targets ----------------------------------------------
+
+
+def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, *, kind: str,
+                     temperature: float | None, multi_label: bool) -> torch.Tensor:
+    """The teacher's term for each example, (B,) from (B, C) student and teacher logits.
+
+    kl, one label per text (Hinton et al. 2015)::
+
+        p = softmax(z_t / T), q = softmax(z_s / T)
+        l = T^2 * KL(p || q) = T^2 * sum_c p_c (log p_c - log q_c)
+
+    The gradient of KL(p || q) w.r.t. z_s is (q - p) / T, so T^2 keeps its scale as T changes.
+    kl, multi-label: each label is its own two-class distribution, p_c = sigmoid(z_t,c / T)::
+
+        l = T^2 * mean_c [ p_c log(p_c / q_c) + (1 - p_c) log((1 - p_c) / (1 - q_c)) ]
+
+    mse on logits (Tang et al. 2019): ``l = mean_c (z_s,c - z_t,c)^2`` (no temperature).
+    """
+    if kind == "mse":
+        return ((student_logits - teacher_logits) ** 2).mean(dim=-1)
+    if kind != "kl":
+        raise ConfigError(f"unknown distillation kind {kind!r}; valid kinds: kl, mse")
+    t = float(temperature)
+    zs, zt = student_logits / t, teacher_logits / t
+    if multi_label:
+        p = torch.sigmoid(zt)
+        kl = p * (F.logsigmoid(zt) - F.logsigmoid(zs)) + (1 - p) * (F.logsigmoid(-zt) - F.logsigmoid(-zs))
+        return t * t * kl.mean(dim=-1)
+    log_p, log_q = F.log_softmax(zt, dim=-1), F.log_softmax(zs, dim=-1)
+    return t * t * (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+class DistillationLoss:
+    """The student's loss on a batch mixing labelled and unlabelled (or augmented) texts::
+
+        L = 1/B sum_i [ alpha * l_soft(z_s,i, z_t,i) + (1 - alpha) * [i labelled] * CE(z_s,i, y_i) ]
+
+    ``hard`` is the run's own classification loss (label smoothing, class weights, BCE for
+    multi-label); its mean over the labelled rows is scaled by (labelled rows / B), so with every
+    row labelled ``alpha = 0`` is exactly plain training and ``alpha = 1`` ignores the gold labels.
+    """
+
+    def __init__(self, hard: nn.Module, *, alpha: float, kind: str, temperature: float | None, multi_label: bool):
+        self.hard = hard
+        self.alpha = alpha
+        self.kind = kind
+        self.temperature = temperature
+        self.multi_label = multi_label
+
+    def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                 labelled: torch.Tensor) -> torch.Tensor:
+        """Args:
+            student_logits, teacher_logits: (B, C).
+            targets: (B,) class ids or (B, C) 0/1 floats; rows that are not labelled are ignored.
+            labelled: (B,) bool, which rows have gold labels.
+        """
+        soft = soft_target_loss(student_logits, teacher_logits.to(student_logits.dtype), kind=self.kind,
+                                temperature=self.temperature, multi_label=self.multi_label).mean()
+        loss = self.alpha * soft
+        count = int(labelled.sum())
+        if self.alpha < 1.0 and count:
+            hard = self.hard(student_logits[labelled], targets[labelled])
+            loss = loss + (1.0 - self.alpha) * hard * (count / labelled.numel())
+        return loss
 
 
 # -- retrieval: in-batch negatives -------------------------------------------------------------

@@ -117,17 +117,26 @@ def targets(examples: Sequence[Example], labels: Sequence[str], multi_label: boo
 
 
 class EncodedDataset(torch.utils.data.Dataset):
-    """Token ids and targets, ready for ``collate``."""
+    """Token ids and targets, ready for ``collate``; ``extras`` are more per-example tensors (N, ...)
+    that batches carry under their names (distillation: the teacher's logits)."""
 
-    def __init__(self, id_lists: list[list[int]], target_tensor: torch.Tensor):
+    def __init__(self, id_lists: list[list[int]], target_tensor: torch.Tensor,
+                 extras: dict[str, torch.Tensor] | None = None):
         self.id_lists = id_lists
-        self.targets = target_tensor
+        self.tensors = {"targets": target_tensor, **(extras or {})}
+        for name, tensor in self.tensors.items():
+            if len(tensor) != len(id_lists):
+                raise ValueError(f"{name} has {len(tensor)} rows for {len(id_lists)} texts")
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.tensors["targets"]
 
     def __len__(self) -> int:
         return len(self.id_lists)
 
     def __getitem__(self, index: int):
-        return self.id_lists[index], self.targets[index]
+        return self.id_lists[index], {name: tensor[index] for name, tensor in self.tensors.items()}
 
 
 def make_loader(dataset: EncodedDataset, pad_id: int, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
@@ -135,7 +144,8 @@ def make_loader(dataset: EncodedDataset, pad_id: int, batch_size: int, shuffle: 
 
     def collate(items):
         ids, mask = pad_batch([item[0] for item in items], pad_id)
-        return {"ids": ids, "mask": mask, "targets": torch.stack([item[1] for item in items])}
+        return {"ids": ids, "mask": mask,
+                **{name: torch.stack([item[1][name] for item in items]) for name in dataset.tensors}}
 
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
@@ -322,12 +332,21 @@ class ClassifierModel:
     def tokenizer(self):
         return self.model.text_encoder.tokenizer
 
+    def logits(self, texts, batch_size: int = 64, progress=None) -> np.ndarray:
+        """(N, C) scores before the softmax (or sigmoids); (C,) for one str.
+
+        Args:
+            progress: optional callable taking the number of texts just finished.
+        """
+        items, single = as_text_list(texts)
+        result = run_in_length_order(self.model, self.tokenizer.encode_batch(items), self.tokenizer.pad_id,
+                                     batch_size, len(self.labels), progress=progress)
+        return result[0] if single else result
+
     def predict_proba(self, texts, batch_size: int = 64) -> np.ndarray:
         """(N, C) probabilities (softmax, or independent sigmoids for multi-label); (C,) for one str."""
         items, single = as_text_list(texts)
-        logits = run_in_length_order(self.model, self.tokenizer.encode_batch(items), self.tokenizer.pad_id,
-                                     batch_size, len(self.labels))
-        result = probabilities(torch.from_numpy(logits), self.multi_label)
+        result = probabilities(torch.from_numpy(self.logits(items, batch_size)), self.multi_label)
         return result[0] if single else result
 
     def predict(self, texts, batch_size: int = 64):

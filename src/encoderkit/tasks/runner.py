@@ -47,7 +47,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, ech
     Under ``torchrun`` / ``accelerate launch`` every process calls ``run``: the main process alone
     checks, writes and prints; the others read what it wrote (``encoderkit.distributed``).
     """
-    task = get_task(config.task)
+    task = training_task(config)
     init_from_environment(cpu=uses_cpu(config.train))
     check_batch_divides(config.train.batch_size)
     if not is_main_process():
@@ -78,6 +78,17 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, ech
 
 def _silent(*args, **kwargs) -> None:
     """``echo`` of the processes other than the main one."""
+
+
+def training_task(config: RunConfig) -> Task:
+    """The task that trains ``config``: its own, or distillation into it when ``distill`` is set (the
+    student is still saved as a model of the config's task)."""
+    task = get_task(config.task)
+    if config.distill is not None:
+        from encoderkit.distill.task import DistillTask
+
+        return DistillTask(task)
+    return task
 
 
 def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo) -> RunResult:
