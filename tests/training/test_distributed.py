@@ -161,6 +161,6 @@ def test_embed_and_index_build_shard_over_processes_and_merge_in_order(runs):
             assert result.returncode == 0, result.stderr[-3000:]
         outputs[processes] = (np.load(embedded), (index / "dense.faiss").read_bytes(),
                               (index / "documents.jsonl").read_text())
-    assert outputs[1][0].shape == outputs[2][0].shape == (50, 16)
+    assert outputs[1][0].shape == outputs[2][0].shape == (50, 32)  # bidirectional GRU, 2 x 16
     np.testing.assert_allclose(outputs[2][0], outputs[1][0], atol=1e-6)
     assert outputs[2][1] == outputs[1][1] and outputs[2][2] == outputs[1][2]
