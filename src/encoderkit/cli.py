@@ -95,6 +95,7 @@ def train(
 def _run_and_show(run_config, command: list[str], *, resume: bool, overwrite: bool) -> None:
     """Run the training, print the test metrics and where the model went; on Ctrl-C, how to resume."""
     global _interrupt_reported
+    from encoderkit.distributed import is_main_process
     from encoderkit.tasks.runner import run
 
     try:
@@ -104,6 +105,8 @@ def _run_and_show(run_config, command: list[str], *, resume: bool, overwrite: bo
         say(f"interrupted; the run in {run_config.output_dir} continues from its last checkpoint with: {line}")
         _interrupt_reported = True
         raise
+    if not is_main_process():  # several processes (torchrun): one of them reports
+        return
     if result.test_metrics:
         console.print(_metrics_table("test", result.test_metrics))
     say(f"model saved to {result.model_dir}; report: {result.run_dir / 'report.md'}")
@@ -267,6 +270,7 @@ def embed(
 
     import torch
 
+    from encoderkit.distributed import init_from_environment, share_work
     from encoderkit.embed import embed_file, load_embedder, read_records
     from encoderkit.quantize import PRECISIONS, compare_precision
 
@@ -281,10 +285,16 @@ def embed(
             read_records(input_path, input_format, text_field, id_field), 256)]
         report = compare_precision(lambda t: embedder.encode(t, batch_size), lambda t: reduced.encode(t, batch_size),
                                    sample, precision, repeats=1)
-        say(f"{report.line()} (on the first {report.texts} texts)")
+        if _is_main_process():
+            say(f"{report.line()} (on the first {report.texts} texts)")
         embedder = reduced
-    result = embed_file(embedder, input_path, output, fmt=input_format, text_field=text_field, id_field=id_field,
-                        batch_size=batch_size)
+    # Under torchrun every process embeds every N-th batch; the first one reads and writes the files.
+    init_from_environment(cpu=True)
+    result = share_work(embedder, lambda shared: embed_file(shared, input_path, output, fmt=input_format,
+                                                            text_field=text_field, id_field=id_field,
+                                                            batch_size=batch_size))
+    if result is None:
+        return
     say(f"embedded {result.rows} texts into {result.output} ({result.rows} x {result.dim}), "
         f"{result.seconds:.1f} s, {result.texts_per_second:.0f} texts/s")
 
@@ -391,6 +401,14 @@ def click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
     return tuple(m.ClickException for m in modules), tuple(a for a in aborts if isinstance(a, type))
 
 
+def _is_main_process() -> bool:
+    """False in the processes other than the first of a ``torchrun`` / ``accelerate launch`` group
+    (read from the launcher's environment: the process group may not have started)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into one line and exit code 2.
 
@@ -402,10 +420,13 @@ def main(argv: list[str] | None = None) -> None:
     args = [arg for arg in args if arg != "--debug"]
     try:
         code = app(args=args, prog_name="encoderkit", standalone_mode=False)
+        if "encoderkit.distributed" in sys.modules:  # a command that ran on several processes
+            sys.modules["encoderkit.distributed"].close_process_group()
     except EncoderkitError as error:
         if debug:
             raise
-        console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
+        if _is_main_process():  # several processes (torchrun) all stop on it; one says why
+            console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
     except usage_errors as error:  # usage: a missing argument, an unknown option
         error.show()

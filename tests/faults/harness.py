@@ -1,11 +1,12 @@
 """One training process of the fault-injection suite, which SIGKILLs itself at a chosen point.
 
-    python harness.py RUN_CONFIG.json KIND N
+    python harness.py RUN_CONFIG.json KIND N [fresh|resume]
 
 KIND is ``none`` (run to the end), ``step`` (die before optimizer step N) or ``io`` (die at the
 N-th file operation: before an ``os.replace``/rename, or halfway through writing a file, which is
 left truncated). No ``finally`` block, no ``atexit`` handler runs: this is ``kill -9``.
-The run resumes (``--resume``) when its output directory already holds something.
+The run resumes (``--resume``) when its output directory already holds something, or as the
+fourth argument says (several processes under ``torchrun`` must not each look for themselves).
 """
 
 from __future__ import annotations
@@ -79,9 +80,12 @@ def main() -> None:
 
     config = validate_config(json.loads(pathlib.Path(config_path).read_text()))
     output = pathlib.Path(config.output_dir)
-    resume = output.is_dir() and any(output.iterdir())
+    resume = sys.argv[4] == "resume" if len(sys.argv) > 4 else output.is_dir() and any(output.iterdir())
     install(kind, limit)
     run(config, resume=resume, echo=lambda *_: None)
+    from encoderkit.distributed import close_process_group
+
+    close_process_group()  # under torchrun: leave together (see its docstring)
 
 
 if __name__ == "__main__":

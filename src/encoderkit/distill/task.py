@@ -35,6 +35,7 @@ from encoderkit.distill.teacher import (
     teacher_logits,
     write_cached_logits,
 )
+from encoderkit.distributed import is_main_process, on_main_process, sharded_evaluation
 from encoderkit.losses import DistillationLoss
 from encoderkit.tasks.base import Loaders, LossFunction, RunResult
 from encoderkit.tasks.classify import ClassificationData, ClassifySpec, ClassifyTask, EncodedDataset, make_loader, targets
@@ -139,9 +140,11 @@ class DistillTask:
         if cached is not None:
             return cached, f"teacher outputs: {len(texts):,} read back from {path}"
         started = time.perf_counter()
-        logits = torch.from_numpy(teacher_logits(data.teacher, texts, labels, settings.teacher_batch_size,
-                                                 progress=config.train.progress, mask_token=MASK))
-        write_cached_logits(path, logits, key, settings.teacher)
+        with sharded_evaluation():  # several processes: each labels every N-th batch, all get every row
+            logits = torch.from_numpy(teacher_logits(data.teacher, texts, labels, settings.teacher_batch_size,
+                                                     progress=config.train.progress and is_main_process(),
+                                                     mask_token=MASK))
+        on_main_process(lambda: write_cached_logits(path, logits, key, settings.teacher))
         seconds = time.perf_counter() - started
         return logits, f"teacher outputs: {len(texts):,} computed in {seconds:.1f} s, cached in {path}"
 

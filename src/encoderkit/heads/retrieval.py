@@ -55,6 +55,13 @@ class BiEncoder(nn.Module):
     def encode_documents(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.document_tower(ids, mask)
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Query embeddings (what ``run_in_length_order`` and exports call)."""
-        return self.encode_queries(ids, mask)
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, document_ids: torch.Tensor | None = None,
+                document_mask: torch.Tensor | None = None):
+        """Query embeddings (what ``run_in_length_order`` and exports call); given documents too, the
+        pair ``(queries, documents)``: training calls it so, since a DDP-wrapped model only
+        synchronises gradients of what goes through its ``forward``."""
+        queries = self.encode_queries(ids, mask)
+        if document_ids is None:
+            return queries
+        return queries, self.encode_documents(document_ids, document_mask)
+

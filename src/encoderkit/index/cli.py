@@ -62,6 +62,8 @@ def build(
     threads: Optional[int] = typer.Option(None, min=1, help="torch and FAISS CPU threads."),
 ) -> None:
     """Build an index from a corpus, streaming it with a progress bar."""
+    from encoderkit.distributed import init_from_environment, share_work
+    from encoderkit.index.encoders import open_encoder
     from encoderkit.index.store import build_index
 
     _threads(threads)
@@ -69,9 +71,15 @@ def build(
         if kind not in (None, "bm25"):
             raise ConfigError(f"'bm25' instead of a model builds a BM25 index; --kind {kind} needs a model")
         kind, model = "bm25", None
-    index = build_index(model, corpus, output, kind=kind or "dense", faiss_type=faiss_type, normalize=normalize,
-                        overwrite=overwrite, fmt=corpus_format, text_field=text_field, id_field=id_field,
-                        passage_words=passage_words, overlap_words=overlap_words, batch_size=batch_size)
+    # Under torchrun every process embeds every N-th batch; the first one reads the corpus and writes the index.
+    init_from_environment(cpu=True)
+    encoder = open_encoder(model, batch_size=batch_size) if model is not None and kind != "bm25" else None
+    index = share_work(encoder, lambda shared: build_index(
+        None if shared is not None else model, corpus, output, kind=kind or "dense", faiss_type=faiss_type,
+        normalize=normalize, overwrite=overwrite, fmt=corpus_format, text_field=text_field, id_field=id_field,
+        passage_words=passage_words, overlap_words=overlap_words, batch_size=batch_size, encoder=shared))
+    if index is None:
+        return
     _say(f"indexed {len(index):,} documents into {output} ({describe(index)})")
     _say(f"try: encoderkit ask {output} \"your question\"")
 

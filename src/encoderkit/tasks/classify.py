@@ -26,6 +26,7 @@ from encoderkit.config import ClassifyConfig, RunConfig
 from encoderkit.data.batching import LengthBucketSampler, pad_batch
 from encoderkit.data.readers import Example, read_examples
 from encoderkit.data.splits import stratified_split
+from encoderkit.distributed import map_shards
 from encoderkit.errors import ConfigError, DataError, ModelDirectoryError
 from encoderkit.heads.classifier import ClassifierHead, TextClassifier
 from encoderkit.losses import class_weight_vector, classification_loss
@@ -159,10 +160,15 @@ def predict_logits(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, 
     model.eval()
     device = next(model.parameters()).device
     order = [index for batch in loader.batch_sampler for index in batch]
-    logits, gold = [], []
-    for batch in loader:
-        logits.append(model(batch["ids"].to(device), batch["mask"].to(device)).float().cpu())
-        gold.append(batch["targets"])
+    batches = list(loader)
+
+    def run_batch(number: int) -> torch.Tensor:
+        batch = batches[number]
+        return model(batch["ids"].to(device), batch["mask"].to(device)).float().cpu()
+
+    # Inside ``sharded_evaluation`` with several processes, each runs every N-th batch.
+    logits = map_shards(len(batches), run_batch)
+    gold = [batch["targets"] for batch in batches]
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
     return torch.cat(logits)[inverse], torch.cat(gold)[inverse]

@@ -28,6 +28,7 @@ from encoderkit.config import RetrieveConfig, RunConfig
 from encoderkit.data.batching import NoDuplicatesBatchSampler, pad_batch
 from encoderkit.data.pairs import (Pair, RankingSet, ranking_set_from_pairs, read_pairs, read_ranking_set,
                                    split_pairs)
+from encoderkit.distributed import is_distributed
 from encoderkit.errors import ConfigError
 from encoderkit.heads.retrieval import BiEncoder, top_k
 from encoderkit.losses import CachedContrastiveLoss, contrastive_loss
@@ -223,6 +224,9 @@ class RetrieveTask:
     def loss_function(self, config: RunConfig, data: RetrievalData, spec: RetrieveSpec) -> LossFunction:
         section = config.retrieve
         criterion = functools.partial(contrastive_loss, scale=section.loss.scale, symmetric=section.loss.symmetric)
+        if section.cache_chunk_size and is_distributed():
+            raise ConfigError("retrieve.cache_chunk_size (the cached loss) runs in one process only; with several "
+                              "processes drop it and give each process a share of train.batch_size")
         cached = (CachedContrastiveLoss(section.loss.scale, section.loss.symmetric, section.cache_chunk_size)
                   if section.cache_chunk_size else None)
 
@@ -231,7 +235,7 @@ class RetrieveTask:
             documents = (batch["document_ids"], batch["document_mask"])
             if cached is not None:
                 return cached(model.encode_queries, model.encode_documents, queries, documents)
-            return criterion(model.encode_queries(*queries), model.encode_documents(*documents))
+            return criterion(*model(*queries, *documents))
 
         loss.criterion = criterion  # evaluate() reuses it on the validation embeddings
         return loss

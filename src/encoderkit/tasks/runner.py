@@ -17,6 +17,8 @@ import torch
 from accelerate.utils import set_seed
 
 from encoderkit.config import RunConfig, config_to_dict, save_config
+from encoderkit.distributed import (barrier, check_batch_divides, init_from_environment, is_main_process, on_main_process,
+                                    sharded_evaluation)
 from encoderkit.embeddings import load_pretrained, pretrained_matrix
 from encoderkit.errors import ConfigError
 from encoderkit.files import atomic_write_text, recover_directory, remove_temporaries
@@ -27,7 +29,7 @@ from encoderkit.text_encoder import build_text_encoder, count_parameters
 from encoderkit.tokenization import Tokenizer, load_tokenizer, make_tokenizer
 from encoderkit.training import fit
 from encoderkit.training.checkpoint import config_differences, find_checkpoint, read_checkpoint_state
-from encoderkit.training.loop import CHECKPOINT_DIR
+from encoderkit.training.loop import CHECKPOINT_DIR, uses_cpu
 
 #: Settings that may change between an interrupted run and its resumption (they change no number).
 RESUMABLE_CHANGES = {"train.progress", "train.num_threads", "train.device"}
@@ -41,30 +43,41 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, ech
         resume: continue the interrupted run in ``config.output_dir`` from its checkpoint.
         overwrite: replace whatever ``config.output_dir`` holds (without it an existing run is refused).
         echo: where progress lines go (``print`` or a rich console's ``print``).
+
+    Under ``torchrun`` / ``accelerate launch`` every process calls ``run``: the main process alone
+    checks, writes and prints; the others read what it wrote (``encoderkit.distributed``).
     """
     task = training_task(config)
+    init_from_environment(cpu=uses_cpu(config.train))
+    check_batch_divides(config.train.batch_size)
+    if not is_main_process():
+        echo = _silent
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     set_seed(config.seed)
     run_dir = Path(config.output_dir)
-    restart = check_run_directory(run_dir, resume=resume, overwrite=overwrite)
+    restart = on_main_process(lambda: check_run_directory(run_dir, resume=resume, overwrite=overwrite))
     if restart:
         echo(f"{run_dir} has no checkpoint yet (the run stopped before its first one); starting it again")
         resume = False
     data = task.read_data(config)
     echo(task.describe_data(data))
     if resume:
-        check_resume_config(config, run_dir)
+        on_main_process(lambda: check_resume_config(config, run_dir))
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    on_main_process(lambda: run_dir.mkdir(parents=True, exist_ok=True))
     try:
         return _run(task, config, data, run_dir, resume, echo)
     except Exception:
         # A run that failed before its first checkpoint has nothing worth keeping: leave no debris
         # (the next attempt then needs no --overwrite).
-        if created and find_checkpoint(run_dir / CHECKPOINT_DIR) is None:
+        if created and is_main_process() and find_checkpoint(run_dir / CHECKPOINT_DIR) is None:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _silent(*args, **kwargs) -> None:
+    """``echo`` of the processes other than the main one."""
 
 
 def training_task(config: RunConfig) -> Task:
@@ -82,16 +95,19 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
     pretrained = None
     if config.embedding.pretrained and config.encoder.kind != "pretrained":
         pretrained = load_pretrained(config.embedding, config.tokenizer.kind)
-    if resume and (run_dir / "tokenizer.json").is_file():
-        tokenizer = load_tokenizer(run_dir)
-    else:
-        tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
-        if pretrained is not None and config.embedding.extend_vocab:
-            extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
-        tokenizer.save(run_dir)
+    if not (resume and (run_dir / "tokenizer.json").is_file()):
+        def train_tokenizer() -> None:  # on the main process; the others read the file it saves
+            tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
+            if pretrained is not None and config.embedding.extend_vocab:
+                extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
+            tokenizer.save(run_dir)
+
+        on_main_process(train_tokenizer)
+    tokenizer = load_tokenizer(run_dir)
     spec = task.spec(config, data)
     matrix, coverage = pretrained_embeddings(config, tokenizer, task.training_texts(data), pretrained)
-    save_config(config, run_dir / "config.yaml")
+    if is_main_process():
+        save_config(config, run_dir / "config.yaml")
     text_encoder = build_text_encoder(config, tokenizer)
     if matrix is not None:
         text_encoder.embedding.load_matrix(matrix, freeze=config.embedding.freeze)
@@ -112,9 +128,11 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
                greater_is_better=task.section.METRICS[config.train.metric], run_config=config_to_dict(config))
 
     best = loop.best_record
-    test_metrics = task.evaluate(model, loaders.test, spec) if loaders.test is not None else None
-    model_dir = save_model(run_dir / MODEL_SUBDIR, model, config, task, spec,
-                           extra={"coverage": coverage} if coverage else None)
+    with torch.no_grad(), sharded_evaluation():
+        test_metrics = task.evaluate(model, loaders.test, spec) if loaders.test is not None else None
+    model_dir = run_dir / MODEL_SUBDIR
+    if is_main_process():
+        save_model(model_dir, model, config, task, spec, extra={"coverage": coverage} if coverage else None)
     facts = {
         "encoder": f"{config.encoder.kind} ({parameters:,} parameters), pooling {config.pooling}",
         "tokenizer": f"{config.tokenizer.kind if config.encoder.kind != 'pretrained' else 'checkpoint'}, "
@@ -133,11 +151,13 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
                        test_metrics=test_metrics, parameters=parameters, train_seconds=loop.train_seconds,
                        examples_per_second=loop.examples_per_second, best_step=loop.best_step,
                        coverage=coverage, history=loop.history, facts=facts)
-    task.write_report(run_dir, config, spec, result)
-    atomic_write_text(run_dir / "results.json", json.dumps({
-        "task": task.name, "validation": result.validation_metrics, "test": test_metrics,
-        "parameters": parameters, "train_seconds": loop.train_seconds,
-        "examples_per_second": loop.examples_per_second, "coverage": coverage}, indent=2))
+    if is_main_process():
+        task.write_report(run_dir, config, spec, result)
+        atomic_write_text(run_dir / "results.json", json.dumps({
+            "task": task.name, "validation": result.validation_metrics, "test": test_metrics,
+            "parameters": parameters, "train_seconds": loop.train_seconds,
+            "examples_per_second": loop.examples_per_second, "coverage": coverage}, indent=2))
+    barrier()  # every process returns once the model directory and the report are complete
     return result
 
 

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from encoderkit.config import RunConfig, TranslateConfig
 from encoderkit.data.batching import LengthBucketSampler, TokenBudgetSampler, pad_batch
 from encoderkit.data.parallel import Pair, filter_pairs, read_pairs
+from encoderkit.distributed import map_shards
 from encoderkit.errors import ConfigError, ModelDirectoryError
 from encoderkit.heads.seq2seq import Translator, build_decoder
 from encoderkit.metrics.translation import sentence_chrf, translation_metrics
@@ -193,9 +194,9 @@ def collate_pairs(items, source_pad: int, target: "TargetVocabulary") -> dict:
     indices, sources, targets = zip(*items)
     source_ids, source_mask = pad_batch(sources, source_pad)
     target_in, _ = pad_batch([[target.bos_id, *ids] for ids in targets], target.pad_id)
-    target_out, _ = pad_batch([[*ids, target.eos_id] for ids in targets], target.pad_id)
+    target_out, target_mask = pad_batch([[*ids, target.eos_id] for ids in targets], target.pad_id)
     return {"source_ids": source_ids, "source_mask": source_mask, "target_in": target_in, "target_out": target_out,
-            "index": torch.tensor(indices)}
+            "target_mask": target_mask, "index": torch.tensor(indices)}
 
 
 def describe_dropped(dropped: dict[str, int], total: int, section: TranslateConfig) -> str | None:
@@ -229,21 +230,25 @@ def decode(model: Translator, source_id_lists: Sequence[Sequence[int]], source_p
     order = np.argsort([-len(ids) for ids in source_id_lists], kind="stable")
     results: list[Hypothesis | None] = [None] * len(source_id_lists)
     cap = model.decoder.max_length
+    starts = range(0, len(order), batch_size)
+
+    def run_batch(number: int) -> list[Hypothesis]:
+        rows = order[starts[number]:starts[number] + batch_size]
+        ids, mask = pad_batch([source_id_lists[i] for i in rows], source_pad)
+        ids, mask = ids.to(device), mask.to(device)
+        memory = model.encode(ids, mask)
+        limits = max_output_lengths(mask.sum(1), max_length_ratio, max_length_extra, cap)
+        common = dict(bos_id=target.bos_id, eos_id=target.eos_id, max_lengths=limits, banned=target.banned,
+                      need_attention=need_attention)
+        if beam_size == 1:
+            return greedy_search(model.decoder, memory, mask, **common)
+        return [best[0] for best in beam_search(model.decoder, memory, mask, beam_size=beam_size,
+                                                alpha=length_penalty, **common)]
+
     try:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            ids, mask = pad_batch([source_id_lists[i] for i in rows], source_pad)
-            ids, mask = ids.to(device), mask.to(device)
-            memory = model.encode(ids, mask)
-            limits = max_output_lengths(mask.sum(1), max_length_ratio, max_length_extra, cap)
-            common = dict(bos_id=target.bos_id, eos_id=target.eos_id, max_lengths=limits, banned=target.banned,
-                          need_attention=need_attention)
-            if beam_size == 1:
-                found = greedy_search(model.decoder, memory, mask, **common)
-            else:
-                found = [best[0] for best in beam_search(model.decoder, memory, mask, beam_size=beam_size,
-                                                         alpha=length_penalty, **common)]
-            for row, hypothesis in zip(rows, found):
+        # Inside ``sharded_evaluation`` with several processes, each decodes every N-th batch.
+        for start, found in zip(starts, map_shards(len(starts), run_batch)):
+            for row, hypothesis in zip(order[start:start + batch_size], found):
                 results[row] = hypothesis
     finally:
         model.train(was_training)
@@ -340,6 +345,9 @@ class TranslateTask:
             return F.cross_entropy(logits.flatten(0, 1), batch["target_out"].flatten(), label_smoothing=smoothing,
                                    ignore_index=model.decoder.embedding.padding_idx)
 
+        # A mean over target tokens: with several processes each one's share of a global batch is its
+        # share of the target tokens (training/loop.py scales by it).
+        loss.batch_weight = lambda batch: int(batch["target_mask"].sum())
         return loss
 
     def evaluate(self, model: Translator, loader: DataLoader, spec: TranslateSpec,
@@ -352,18 +360,23 @@ class TranslateTask:
         tokenizer = model.text_encoder.tokenizer
         target = spec.target_side(tokenizer)
         device = next(model.parameters()).device
-        total, tokens = 0.0, 0
+        batches = list(loader)
+
+        def batch_loss(number: int) -> tuple[float, int]:
+            """Summed cross-entropy of one batch, and its target tokens."""
+            batch = batches[number]
+            logits = model(batch["source_ids"].to(device), batch["source_mask"].to(device),
+                           batch["target_in"].to(device))
+            gold = batch["target_out"].to(device)
+            return (float(F.cross_entropy(logits.flatten(0, 1).float(), gold.flatten(), ignore_index=target.pad_id,
+                                          reduction="sum")), int((gold != target.pad_id).sum()))
+
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            for batch in loader:
-                logits = model(batch["source_ids"].to(device), batch["source_mask"].to(device),
-                               batch["target_in"].to(device))
-                gold = batch["target_out"].to(device)
-                total += float(F.cross_entropy(logits.flatten(0, 1).float(), gold.flatten(), ignore_index=target.pad_id,
-                                               reduction="sum"))
-                tokens += int((gold != target.pad_id).sum())
+            sums = map_shards(len(batches), batch_loss)  # each process every N-th batch, when sharded
         model.train(was_training)
+        total, tokens = sum(loss for loss, _ in sums), sum(count for _, count in sums)
         beam = beam_size or dataset.beam_size
         found = decode(model, dataset.source_ids, tokenizer.pad_id, target, beam_size=beam,
                        length_penalty=spec.length_penalty, max_length_ratio=spec.max_length_ratio,

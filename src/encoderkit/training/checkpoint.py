@@ -108,15 +108,21 @@ def _jsonable(value):
 
 
 def save_checkpoint(directory: Path, model: nn.Module, optimizer, scheduler, state: dict[str, Any],
-                    generators: dict[str, torch.Generator] | None = None) -> None:
-    """Write a full resume checkpoint to ``directory`` atomically."""
+                    generators: dict[str, torch.Generator] | None = None,
+                    rng_by_process: list[dict[str, Any]] | None = None) -> None:
+    """Write a full resume checkpoint to ``directory`` atomically.
+
+    ``rng_by_process``: with several processes, the random states of each (process order), so each
+    resumes its own dropout stream; ``rng`` is always this (the main) process's.
+    """
     directory = Path(directory)
     tmp = temporary_sibling(directory)
     tmp.mkdir(parents=True)
     try:
         save_file(state_dict_for_saving(model), str(tmp / MODEL_FILE))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / OPTIMIZER_FILE)
-        (tmp / STATE_FILE).write_text(json.dumps({**state, "rng": rng_state(generators)}))
+        extra = {"rng_by_process": rng_by_process} if rng_by_process else {}
+        (tmp / STATE_FILE).write_text(json.dumps({**state, "rng": rng_state(generators), **extra}))
         replace_directory(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

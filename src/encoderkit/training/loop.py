@@ -12,10 +12,22 @@ Resume is exact, also from a checkpoint inside an epoch: the batch order is a fu
 (seed, epoch), the sampler skips the batches already done, and the random states (Python, NumPy,
 torch's dropout generator, the loader's generator) are restored at the point where they were saved.
 Ctrl-C stops at the next step boundary, writes a checkpoint there and re-raises ``KeyboardInterrupt``.
+
+Several processes (``torchrun`` / ``accelerate launch``): the model is wrapped in DDP (or FSDP, as
+the Accelerate config says), ``config.batch_size`` is the global batch and each process trains on
+its slice of it (``encoderkit.distributed.ShardedBatchSampler``). Each process's mean loss is scaled
+by its share of the batch (``N * local weight / global weight``, the weight being the number of
+examples, or what the loss function's ``batch_weight(batch)`` says, e.g. target tokens), so DDP's
+gradient average is the gradient of the whole batch's mean even when a remainder batch does not
+split evenly. Only the main process writes; every checkpoint holds the random state of each process.
+
+Mixed precision (``train.mixed_precision``): ``bf16`` autocasts forward passes to bfloat16 on CPU or
+GPU; ``fp16`` autocasts to float16 with a gradient scaler, GPU only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import signal
@@ -31,16 +43,20 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from encoderkit.config import TrainConfig
-from encoderkit.errors import EncoderkitError
+from encoderkit.distributed import (ShardedBatchSampler, barrier, check_batch_divides, gather_objects,
+                                    sharded_evaluation, sum_over_processes)
+from encoderkit.errors import ConfigError, EncoderkitError
 from encoderkit.training.checkpoint import (
     atomic_save_weights,
     find_checkpoint,
     load_checkpoint,
     load_weights,
     restore_rng_state,
+    rng_state,
     save_checkpoint,
 )
 from encoderkit.training.logging import MetricLogger
@@ -96,12 +112,53 @@ def make_scheduler(optimizer, config: TrainConfig, total_steps: int):
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
-def _batch_size(batch) -> int:
-    if isinstance(batch, dict):
-        batch = next(iter(batch.values()))
-    if isinstance(batch, (list, tuple)):
-        batch = batch[0]
-    return int(batch.shape[0]) if hasattr(batch, "shape") else len(batch)
+def uses_cpu(config: TrainConfig) -> bool:
+    """Whether ``train.device`` resolves to the CPU on this machine."""
+    return config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+
+
+def check_mixed_precision(config: TrainConfig) -> None:
+    """fp16 needs a GPU (its loss scaling exists for CUDA kernels); one line otherwise."""
+    if config.mixed_precision == "fp16" and uses_cpu(config):
+        raise ConfigError("train.mixed_precision=fp16 needs a CUDA GPU (none is in use here: train.device="
+                          f"{config.device}); use train.mixed_precision=bf16 on CPU, or no")
+
+
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """An ``Accelerator`` for this run's device and mixed precision.
+
+    Accelerate keeps one process-wide state; a later run in the same Python process (tests, the
+    benchmarks) may ask for another mixed precision, so a single-process state is started afresh.
+    """
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DataLoaderConfiguration
+
+    check_mixed_precision(config)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != config.mixed_precision and state.get("num_processes", 1) == 1:
+        AcceleratorState._reset_state()
+    # split_batches: one scheduler step per optimizer step (each step is one global batch here).
+    return Accelerator(cpu=uses_cpu(config), mixed_precision=config.mixed_precision,
+                       dataloader_config=DataLoaderConfiguration(split_batches=True))
+
+
+def _shard_loader(loader: DataLoader, processes: int, index: int) -> tuple[DataLoader, ShardedBatchSampler | None]:
+    """The same loader reading this process's slice of each global batch (all of it in one process).
+
+    A loader without a batch sampler (``batch_size=None`` over ready-made batches) is used as it is
+    in one process, and refused with several (there is no global batch to share).
+    """
+    if loader.batch_sampler is None:
+        if processes > 1:
+            raise ConfigError("training on several processes needs a DataLoader with a batch sampler (it splits "
+                              "each global batch); this one yields ready-made batches (batch_size=None)")
+        return loader, None
+    sharded = ShardedBatchSampler(loader.batch_sampler, processes, index)
+    extra = {"prefetch_factor": loader.prefetch_factor,
+             "persistent_workers": loader.persistent_workers} if loader.num_workers else {}
+    return DataLoader(loader.dataset, batch_sampler=sharded, collate_fn=loader.collate_fn,
+                      num_workers=loader.num_workers, pin_memory=loader.pin_memory, timeout=loader.timeout,
+                      worker_init_fn=loader.worker_init_fn, generator=loader.generator, **extra), sharded
 
 
 def improves(metrics: dict[str, float], state: dict[str, Any], metric: str, greater_is_better: bool = True) -> bool:
@@ -172,10 +229,11 @@ def fit(
         LoopResult with the best metric, steps, timing and the evaluation history.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    use_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
-    accelerator = Accelerator(cpu=use_cpu, mixed_precision=config.mixed_precision,
-                              gradient_accumulation_steps=config.grad_accumulation)
+    accelerator = make_accelerator(config)
+    processes, main = accelerator.num_processes, accelerator.is_main_process
+    check_batch_divides(config.batch_size, processes)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     groups = parameter_groups or default_parameter_groups(model, config.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     batches_per_epoch = len(train_loader)
@@ -184,10 +242,11 @@ def fit(
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accumulation)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     scheduler = make_scheduler(optimizer, config, total_steps)
-    sampler = getattr(train_loader, "batch_sampler", None)
-    generators = {"loader": train_loader.generator} if getattr(train_loader, "generator", None) is not None else {}
-    model, optimizer, prepared_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    loader, sharded = _shard_loader(train_loader, processes, accelerator.process_index)
+    generators = {"loader": loader.generator} if loader.generator is not None else {}
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(model)
+    batch_weight = getattr(compute_loss, "batch_weight", None)
 
     state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "step": 0, "best_metric": None, "best_step": 0,
                              "bad_evaluations": 0, "history": [], "examples_seen": 0, "train_seconds": 0.0,
@@ -198,22 +257,27 @@ def fit(
     if existing is not None:
         state.update(load_checkpoint(existing, unwrapped, optimizer, scheduler))
         saved_rng = state.pop("rng")
+        by_process = state.pop("rng_by_process", None)
+        if by_process and len(by_process) == processes:
+            saved_rng = by_process[accelerator.process_index]
         accelerator.print(f"resuming from {existing} at step {state['step']} (epoch {state['epoch'] + 1})")
+    elif processes > 1:
+        # Dropout draws its own masks in each process (the same seed everywhere would repeat them).
+        torch.manual_seed(torch.initial_seed() + accelerator.process_index)
     if state.get("finished"):
         accelerator.print("this run had already finished; loading its best weights")
         load_weights(unwrapped, run_dir / BEST_WEIGHTS)
         return _result(state)
 
-    logger = MetricLogger(run_dir, resume_step=state["step"] if existing is not None else None) \
-        if accelerator.is_main_process else None
+    logger = MetricLogger(run_dir, resume_step=state["step"] if existing is not None else None) if main else None
     # In a log file (not a terminal) a bar line every 30 s is enough.
     progress = tqdm(total=total_steps, initial=state["step"], desc=description, unit="step", dynamic_ncols=True,
                     mininterval=0.2 if sys.stderr.isatty() else 30.0,
-                    disable=not (config.progress and accelerator.is_main_process))
+                    disable=not (config.progress and main))
     stop = False
 
     averaging_dir = run_dir / AVERAGING_DIR
-    if config.average_last and existing is not None:
+    if config.average_last and existing is not None and main:
         keep_recent_weights(averaging_dir, config.average_last, up_to_step=state["step"])
 
     def run_evaluation(averaged: int = 0) -> bool:
@@ -222,16 +286,16 @@ def fit(
         ``averaged``: the model holds the average of the last N evaluations' weights (no patience counted).
         """
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), sharded_evaluation():
             metrics = evaluate(unwrapped)
         model.train()
         if config.metric not in metrics:
             raise EncoderkitError(f"train.metric={config.metric} is not among the validation metrics "
                                   f"({', '.join(metrics)})")
         improved = improves(metrics, state, config.metric, greater_is_better)
-        if improved and accelerator.is_main_process:
+        if improved and main:
             atomic_save_weights(unwrapped, run_dir / BEST_WEIGHTS)
-        if config.average_last and not averaged and accelerator.is_main_process:
+        if config.average_last and not averaged and main:
             averaging_dir.mkdir(exist_ok=True)
             atomic_save_weights(unwrapped, averaging_dir / f"step-{state['step']:08d}.safetensors")
             keep_recent_weights(averaging_dir, config.average_last)
@@ -253,11 +317,15 @@ def fit(
         out_of_patience = config.patience is not None and state["bad_evaluations"] >= config.patience
         if config.max_minutes is not None and state["train_seconds"] >= 60 * config.max_minutes:
             state["out_of_time"] = True
+        # Every process must stop at the same evaluation: the main process's clock decides.
+        if processes > 1:
+            state["out_of_time"] = bool(gather_objects(state.get("out_of_time"))[0])
         return out_of_patience or bool(state.get("out_of_time"))
 
     def evaluate_average() -> None:
         """Checkpoint averaging: evaluate the mean of the last ``average_last`` evaluations' weights;
         it becomes the kept model when it scores better than every single evaluation."""
+        barrier()  # the main process wrote the files
         files = sorted(averaging_dir.glob("step-*.safetensors"))
         if len(files) < 2:
             return
@@ -267,69 +335,94 @@ def fit(
         unwrapped.load_state_dict(current, strict=True)
 
     def checkpoint() -> None:
-        if accelerator.is_main_process:
-            save_checkpoint(checkpoint_dir, unwrapped, optimizer, scheduler, state, generators)
+        states = gather_objects(rng_state(generators)) if processes > 1 else None
+        if main:
+            save_checkpoint(checkpoint_dir, unwrapped, optimizer, scheduler, state, generators,
+                            rng_by_process=states)
 
+    smoothed = None if state["smoothed_loss"] is None else torch.tensor(state["smoothed_loss"], dtype=torch.float64)
+    last_shown = 0.0
     model.train()
     with StopRequest() as stop_request:
         while state["step"] < total_steps and not stop:
-            # Accelerate's loader counts epochs itself and passes its count to the sampler; set both so
-            # a resumed run replays exactly the order the interrupted one would have used.
-            for seeded in (prepared_loader, sampler):
-                if hasattr(seeded, "set_epoch"):
-                    seeded.set_epoch(state["epoch"])
+            # The global batch order is a function of (seed, epoch): a resumed run replays exactly the
+            # order the interrupted one would have used, skipping the batches already done.
             skip = state["batches_done"]
+            if sharded is not None:
+                sharded.set_epoch(state["epoch"])
+                sharded.skip = skip
+            elif hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(state["epoch"])
             # A checkpoint at an epoch's end was saved before the next epoch drew its loader seed (a
-            # DataLoader draws one from the global random state when it fetches its first batch), one
+            # DataLoader draws one from the global random state when its iterator is made), one
             # inside an epoch after it: restore the saved states on the same side of that draw.
             if saved_rng is not None and skip == 0:
                 restore_rng_state(saved_rng, generators)
                 saved_rng = None
-            epoch_loader = accelerator.skip_first_batches(prepared_loader, skip) if skip else prepared_loader
-            batches = iter(epoch_loader)
+            batches = iter(loader) if sharded is not None else itertools.islice(iter(loader), skip, None)
             first = next(batches, None)
             if saved_rng is not None:
                 restore_rng_state(saved_rng, generators)
                 saved_rng = None
             started = time.perf_counter()
             for index, batch in enumerate(itertools.chain([first], batches) if first is not None else [], start=skip):
-                with accelerator.accumulate(model):
+                local_count = global_count = _batch_size(batch)
+                if sharded is not None:
+                    local_count, global_count = sharded.counts[index - skip]
+                sync = (index + 1) % config.grad_accumulation == 0 or index + 1 == batches_per_epoch
+                batch = _to_device(batch, accelerator.device)
+                with accelerator.no_sync(model) if not sync and processes > 1 else contextlib.nullcontext():
                     loss = compute_loss(model, batch)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and config.grad_clip:
+                    scaled = loss
+                    if processes > 1:
+                        scaled = loss * _share(batch_weight, batch, local_count, global_count, processes)
+                    if config.grad_accumulation > 1:
+                        scaled = scaled / config.grad_accumulation
+                    accelerator.backward(scaled)
+                if sync:
+                    if config.grad_clip:
                         accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad()
                 state["batches_done"] = index + 1
-                state["examples_seen"] += _batch_size(batch)
-                value = float(loss.detach())
-                previous = state["smoothed_loss"]
-                state["smoothed_loss"] = value if previous is None else 0.9 * previous + 0.1 * value
-                if not accelerator.sync_gradients:
+                state["examples_seen"] += global_count
+                # The running loss stays a tensor: no host sync per step (a GPU keeps running ahead).
+                value = loss.detach().double()
+                smoothed = value if smoothed is None else smoothed * 0.9 + value * 0.1
+                if not sync:
                     continue
                 state["step"] += 1
                 progress.update(1)
-                elapsed = state["train_seconds"] + time.perf_counter() - started
-                speed = state["examples_seen"] / elapsed if elapsed > 0 else 0.0
-                # refresh=False: the bar redraws at its own interval, not on every step (logs stay short).
-                progress.set_description(f"{description} epoch {state['epoch'] + 1} loss "
-                                         f"{state['smoothed_loss']:.4f} {speed:.0f} ex/s", refresh=False)
+                if not progress.disable and time.perf_counter() - last_shown >= progress.mininterval:
+                    last_shown = time.perf_counter()
+                    elapsed = state["train_seconds"] + last_shown - started
+                    speed = state["examples_seen"] / elapsed if elapsed > 0 else 0.0
+                    # refresh=False: the bar redraws at its own interval (logs stay short).
+                    progress.set_description(f"{description} epoch {state['epoch'] + 1} loss {float(smoothed):.4f} "
+                                             f"{speed:.0f} ex/s", refresh=False)
                 if logger and state["step"] % config.log_every == 0:
-                    logger.log("train", state["step"], {"loss": state["smoothed_loss"],
-                                                        "lr": scheduler.get_last_lr()[0],
-                                                        "examples_per_second": speed})
-                if config.eval_every and state["step"] % config.eval_every == 0:
+                    elapsed = state["train_seconds"] + time.perf_counter() - started
+                    logger.log("train", state["step"], {"loss": float(smoothed), "lr": scheduler.get_last_lr()[0],
+                                                        "examples_per_second": state["examples_seen"] / elapsed
+                                                        if elapsed > 0 else 0.0})
+                evaluating = bool(config.eval_every and state["step"] % config.eval_every == 0)
+                interrupted = _any_process(stop_request.requested, processes)
+                if evaluating or interrupted:
+                    state["smoothed_loss"] = float(smoothed)
+                if evaluating:
                     state["train_seconds"] += time.perf_counter() - started
                     stop = run_evaluation()
                     checkpoint()
                     started = time.perf_counter()
-                if stop_request.requested and not stop:
+                if interrupted and not stop:
                     state["train_seconds"] += time.perf_counter() - started
                     _interrupt(checkpoint, progress, logger)
                 if stop or state["step"] >= total_steps:
                     break
             state["train_seconds"] += time.perf_counter() - started
+            if smoothed is not None:
+                state["smoothed_loss"] = float(smoothed)
             epoch_finished = state["batches_done"] >= batches_per_epoch
             if epoch_finished:
                 state["epoch"] += 1
@@ -341,16 +434,51 @@ def fit(
                     evaluate_average()
                 state["finished"] = True
             checkpoint()
-            if stop_request.requested and not state.get("finished"):
+            if _any_process(stop_request.requested, processes) and not state.get("finished"):
                 _interrupt(checkpoint, progress, logger, saved=True)
     progress.close()
     if logger:
         logger.close()
     accelerator.wait_for_everyone()
+    # The plain module again: no DDP wrapper, no autocast around forward (the kept model is float32).
+    unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     if (run_dir / BEST_WEIGHTS).is_file():
         load_weights(unwrapped, run_dir / BEST_WEIGHTS)
     state["stopped_early"] = stop
     return _result(state)
+
+
+def _batch_size(batch) -> int:
+    if isinstance(batch, dict):
+        batch = next(iter(batch.values()))
+    if isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    return int(batch.shape[0]) if hasattr(batch, "shape") else len(batch)
+
+
+def _to_device(batch, device: torch.device):
+    if device.type == "cpu":
+        return batch
+    from accelerate.utils import send_to_device
+
+    return send_to_device(batch, device)
+
+
+def _share(batch_weight, batch, local_count: int, global_count: int, processes: int) -> float:
+    """``N * local weight / global weight``: the factor that makes DDP's average of the processes'
+    mean losses the mean loss of the whole global batch (zero for a process without an example)."""
+    if batch_weight is None:
+        return processes * local_count / global_count
+    local = float(batch_weight(batch)) if local_count else 0.0
+    total = sum_over_processes([local])[0]  # every process takes part, an empty one too
+    return processes * local / total if total > 0 else 0.0
+
+
+def _any_process(flag: bool, processes: int) -> bool:
+    """True when any process has it set (Ctrl-C may reach only some of them)."""
+    if processes == 1:
+        return flag
+    return sum_over_processes([float(flag)])[0] > 0
 
 
 def _interrupt(checkpoint, progress, logger, saved: bool = False) -> None:
