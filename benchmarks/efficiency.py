@@ -16,6 +16,10 @@ Parts:
   --nproc-per-node 2`` (gloo): wall time of each and their test accuracy.
 - ``bf16``: ``train.mixed_precision=bf16`` against float32: training speed and test accuracy, the
   TREC CNN (shipped config) and all-MiniLM-L6-v2 fine-tuned (``configs/trec_minilm.yaml``).
+- ``onnx``: each family's shipped TREC config (and MiniLM fine-tuned) trained once, exported to ONNX
+  float32 and int8 (``encoderkit export --format onnx [--quantize int8]``) and run through
+  ``encoderkit.load``: test accuracy, label agreement with eager PyTorch float32, and sentences/s
+  (batch 64, interleaved, medians). MiniLM sentence embeddings: ``benchmarks/onnx_int8.py``.
 
 Writes ``benchmarks/results/efficiency.json`` and the ``## Efficiency`` section of RESULTS.md.
 """
@@ -44,7 +48,9 @@ from encoderkit.config import load_config  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 HEADING = "## Efficiency"
-PARTS = ("overhead", "ddp", "bf16")
+PARTS = ("overhead", "ddp", "bf16", "onnx")
+#: Shipped TREC configs of the ONNX table, one per family.
+ONNX_FAMILIES = ("bow", "cnn", "rnn", "lstm", "gru", "transformer", "trec_minilm")
 #: (name, config, data folder, overrides) of the overhead rows.
 OVERHEAD_RUNS = [
     ("LSTM TREC", "lstm", "trec", []),
@@ -223,6 +229,58 @@ def run_bf16(work: Path, quick: bool, minilm_steps: int | None) -> list[dict]:
     return rows
 
 
+# -- onnx: ONNX Runtime float32 and int8 against eager PyTorch -----------------------------------------
+
+
+def trained_model(family: str, folder: Path, work: Path, quick: bool) -> Path:
+    """The model directory of ``configs/<family>.yaml`` trained on ``folder`` (reused when present)."""
+    from encoderkit.tasks.runner import run
+
+    model_dir = work / f"onnx-{family}" / "model"
+    if not (model_dir / "config.json").is_file():
+        config = load_config(ROOT / "configs" / f"{family}.yaml",
+                             [*data_overrides(folder), f"output_dir={model_dir.parent}", "train.progress=false",
+                              *(["train.epochs=1", "train.max_steps=20"] if quick else [])])
+        run(config, overwrite=True, echo=lambda *_: None)
+    return model_dir
+
+
+def run_onnx(work: Path, quick: bool, repeats: int, threads: int) -> list[dict]:
+    import encoderkit
+    from encoderkit.export import export_model
+
+    folder = quick_slice(SHARED / "trec", work, 400, 50) if quick else SHARED / "trec"
+    records = [json.loads(line) for line in (folder / "test.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    texts, gold = [r["text"] for r in records], [str(r["label"]) for r in records]
+    rows = []
+    for family in ONNX_FAMILIES:
+        model_dir = trained_model(family, folder, work, quick)
+        contenders = {"eager float32": encoderkit.load(model_dir)}
+        for name, quantize in (("onnx float32", None), ("onnx int8", "int8")):
+            target = work / f"onnx-{family}" / name.replace(" ", "-")
+            export_model(model_dir, "onnx", target, overwrite=True, echo=lambda *_: None, quantize=quantize)
+            contenders[name] = encoderkit.load(target)
+        torch.set_num_threads(threads)
+        seconds = {name: [] for name in contenders}
+        predictions = {}
+        for _ in range(repeats):  # interleaved
+            for name, model in contenders.items():
+                started = time.perf_counter()
+                predictions[name] = model.predict(texts, batch_size=64)
+                seconds[name].append(time.perf_counter() - started)
+        eager_speed = len(texts) / statistics.median(seconds["eager float32"])
+        for name in contenders:
+            speed = len(texts) / statistics.median(seconds[name])
+            rows.append({"family": family, "runtime": name,
+                         "accuracy": round(sum(p == g for p, g in zip(predictions[name], gold)) / len(gold), 4),
+                         "agreement_with_eager": round(sum(p == e for p, e in zip(predictions[name],
+                                                       predictions["eager float32"])) / len(gold), 4),
+                         "sentences_per_second": round(speed), "speedup": round(speed / eager_speed, 2)})
+            print(f"  {family} {name}: accuracy {rows[-1]['accuracy']:.4f}, agreement "
+                  f"{rows[-1]['agreement_with_eager']:.4f}, {rows[-1]['speedup']:.2f}x eager", flush=True)
+    return rows
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 
@@ -258,6 +316,14 @@ def markdown(results: dict) -> str:
         lines += [f"| {r['name']} | {r['precision']} | {r['examples_per_second']} | {r['train_seconds']} | "
                   f"{r['steps']} | {r['test_accuracy']:.4f} |" for r in results["bf16"]]
         lines.append("")
+    if "onnx" in results:
+        lines += ["### ONNX Runtime float32 and int8 vs eager PyTorch float32 (TREC test, batch 64)", "",
+                  "| model | runtime | test accuracy | agreement with eager | sentences/s | speed-up |",
+                  "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['family']} | {r['runtime']} | {r['accuracy']:.4f} | {r['agreement_with_eager']:.4f} | "
+                  f"{r['sentences_per_second']:,} | {r['speedup']:.2f}x |" for r in results["onnx"]]
+        lines += ["", "MiniLM sentence embeddings (cosine to float32, speed vs sentence-transformers): "
+                  "`benchmarks/onnx_int8.py`, table in its own section.", ""]
     return "\n".join(lines)
 
 
@@ -291,6 +357,9 @@ def main() -> None:
         if "bf16" in args.parts:
             print("bf16 vs float32", flush=True)
             results["bf16"] = run_bf16(work, args.quick, args.minilm_steps)
+        if "onnx" in args.parts:
+            print("onnx: ONNX Runtime float32 / int8 vs eager", flush=True)
+            results["onnx"] = run_onnx(work, args.quick, 1 if args.quick else args.repeats, args.threads)
     write_results(name, HEADING, markdown(results), results, args.quick)
     print(markdown(results))
 
