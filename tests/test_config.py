@@ -126,3 +126,13 @@ def test_yaml_errors_keep_their_position(tmp_path):
         load_config(path)
     path.write_bytes("\ufefftrain:\n  epochs: 3\n".encode())  # a BOM (Notepad) is fine
     assert load_config(path).train.epochs == 3
+
+
+def test_mixed_precision_no_survives_yaml_reading_it_as_false(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  mixed_precision: no\n")
+    assert load_config(path).train.mixed_precision == "no"
+    assert load_config(path, ["train.mixed_precision=bf16"]).train.mixed_precision == "bf16"
+    assert load_config(path, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        load_config(path, ["train.mixed_precision=yes"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from encoderkit.errors import ConfigError
 
@@ -353,6 +353,12 @@ class TrainConfig(Section):
     #: bf16: forward passes under bfloat16 autocast (CPU and GPU; weights and optimizer stay float32);
     #: fp16: float16 autocast with loss scaling (CUDA only). See docs/distributed.md.
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _no_is_a_word(cls, value):
+        """YAML reads a bare ``no`` (``mixed_precision: no``, ``train.mixed_precision=no``) as false."""
+        return "no" if value is False else value
     #: torch intra-op threads (None: torch's default).
     num_threads: int | None = Field(None, ge=1)
     progress: bool = True
