@@ -142,6 +142,20 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
                        dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
+def plain_steps(accelerator: Accelerator) -> bool:
+    """True when Accelerate's optimizer, scheduler and backward wrappers would add nothing to the plain calls.
+
+    They matter for fp16 loss scaling and for engines that shard parameters (FSDP, DeepSpeed, XLA).
+    Under DDP or one process with bf16 or no mixed precision they only pass the call on, at about
+    0.1 ms a step (the optimizer wrapper looks up an optional package on every ``step``): 5-8% of a
+    small CNN's step on TREC. Then ``fit`` calls the optimizer, scheduler and ``backward`` itself.
+    """
+    from accelerate.utils import DistributedType
+
+    plain_types = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+    return accelerator.scaler is None and accelerator.distributed_type in plain_types
+
+
 def _shard_loader(loader: DataLoader, processes: int, index: int) -> tuple[DataLoader, ShardedBatchSampler | None]:
     """The same loader reading this process's slice of each global batch (all of it in one process).
 
@@ -244,7 +258,11 @@ def fit(
     scheduler = make_scheduler(optimizer, config, total_steps)
     loader, sharded = _shard_loader(train_loader, processes, accelerator.process_index)
     generators = {"loader": loader.generator} if loader.generator is not None else {}
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    plain = plain_steps(accelerator)
+    if plain:
+        model = accelerator.prepare(model)
+    else:
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(model)
     batch_weight = getattr(compute_loss, "batch_weight", None)
 
@@ -366,9 +384,10 @@ def fit(
                 saved_rng = None
             started = time.perf_counter()
             for index, batch in enumerate(itertools.chain([first], batches) if first is not None else [], start=skip):
-                local_count = global_count = _batch_size(batch)
                 if sharded is not None:
                     local_count, global_count = sharded.counts[index - skip]
+                else:
+                    local_count = global_count = _batch_size(batch)
                 sync = (index + 1) % config.grad_accumulation == 0 or index + 1 == batches_per_epoch
                 batch = _to_device(batch, accelerator.device)
                 with accelerator.no_sync(model) if not sync and processes > 1 else contextlib.nullcontext():
@@ -378,10 +397,11 @@ def fit(
                         scaled = loss * _share(batch_weight, batch, local_count, global_count, processes)
                     if config.grad_accumulation > 1:
                         scaled = scaled / config.grad_accumulation
-                    accelerator.backward(scaled)
+                    scaled.backward() if plain else accelerator.backward(scaled)
                 if sync:
                     if config.grad_clip:
-                        accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                        clip = torch.nn.utils.clip_grad_norm_ if plain else accelerator.clip_grad_norm_
+                        clip(model.parameters(), config.grad_clip)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad()
