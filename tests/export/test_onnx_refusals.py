@@ -73,6 +73,37 @@ def test_a_failed_parity_check_names_the_difference_and_the_text(model_dir, tmp_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["check.txt"]  # no output, no temporary folder
 
 
+def _classifier_outputs(probabilities: np.ndarray) -> dict:
+    return {"logits": np.log(probabilities), "probabilities": probabilities,
+            "sentence_embedding": np.ones((len(probabilities), 4), dtype=np.float32)}
+
+
+def test_int8_classifier_parity_judges_the_labels_and_the_mean_move_not_one_text():
+    from encoderkit.errors import ExportError
+    from encoderkit.onnx.parity import compare
+
+    rng = np.random.default_rng(0)
+    texts = [f"text {i}" for i in range(64)]
+    eager = np.full((64, 3), 0.02, dtype=np.float32)
+    eager[np.arange(64), rng.integers(0, 3, 64)] = 0.96
+    # One sharp text flips (moves by 0.6), as int8 does to a few texts of a fine-tuned classifier: accepted.
+    flipped = eager.copy()
+    flipped[5] = np.roll(flipped[5], 1)
+    parity = compare("classify", "int8", texts, "test", _classifier_outputs(eager), _classifier_outputs(flipped))
+    assert parity.label_agreement == pytest.approx(63 / 64) and parity.max_probability_diff == pytest.approx(0.94)
+    # A broken graph (outputs unrelated to the inputs) disagrees on most labels: refused, naming a text.
+    broken = eager[rng.permutation(64)]
+    with pytest.raises(ExportError, match=r"ONNX int8 parity check failed: labels agree on \d+\.\d% of the texts "
+                                          r"< 95% on 'text \d+' \(64 texts from test\)"):
+        compare("classify", "int8", texts, "test", _classifier_outputs(eager), _classifier_outputs(broken))
+    # Every text nudged by 0.03: the labels hold, the mean move is past its bound.
+    nudged, rows, top = eager.copy(), np.arange(64), eager.argmax(1)
+    nudged[rows, top] -= 0.03
+    nudged[rows, (top + 1) % 3] += 0.03
+    with pytest.raises(ExportError, match=r"the probabilities moved by 0\.0\d\d on average > 0\.02"):
+        compare("classify", "int8", texts, "test", _classifier_outputs(eager), _classifier_outputs(nudged))
+
+
 def test_translation_models_are_not_exported_yet():
     from encoderkit.errors import ExportError
     from encoderkit.onnx.export import graphs_of

@@ -16,8 +16,13 @@ graph (a mask ignored, a dynamic axis frozen) fails by orders of magnitude:
   little, so the bound is on the direction that retrieval ranks by, not on values). The mean is
   looser than the recipe's measured 0.997 (benchmarks/onnx_int8.py, 1,500 texts) because the
   check may run on 16 odd sentences, where one text weighs 1/16 of the mean;
-* int8, classification: no probability moves by more than 0.1, and every changed label is a near
-  tie (the eager top two probabilities within 0.1 of each other).
+* int8, classification: the labels agree on >= 95% of the texts and the largest probability of a
+  text moves by <= 0.02 on average. The bound is on the labels and the average, not on every text:
+  int8 moves a sharp fine-tuned classifier a lot on a few texts while its accuracy stays put. The
+  TREC-fine-tuned MiniLM under the recipe, on the 500 test texts: accuracy 0.966 in float32 and in
+  int8, labels agree on 99.4%, the mean move is 0.005, but 7 texts move by more than 0.1 (the most
+  0.41) and 3 labels change on decisions that were not near ties. A broken graph (a mask ignored,
+  a wrong weight) agrees on a fraction of the labels and fails by far.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ BUILTIN_TEXTS = (
 TOLERANCES = {
     ("float32", "classify"): {"max_abs_diff": 1e-4, "min_cosine": 0.9999},
     ("float32", "retrieve"): {"min_cosine": 0.9999},
-    ("int8", "classify"): {"max_probability_diff": 0.1, "near_tie": 0.1},
+    ("int8", "classify"): {"min_label_agreement": 0.95, "mean_probability_diff": 0.02},
     ("int8", "retrieve"): {"min_cosine": 0.98, "mean_cosine": 0.99},
 }
 
@@ -70,6 +75,7 @@ class Parity:
     mean_cosine: float
     max_abs_diff: float | None = None
     max_probability_diff: float | None = None
+    mean_probability_diff: float | None = None
     label_agreement: float | None = None
 
     def line(self) -> str:
@@ -78,6 +84,8 @@ class Parity:
             parts.append(f"max |logit diff| {self.max_abs_diff:.2e}")
         if self.label_agreement is not None:
             parts.append(f"labels agree {self.label_agreement:.1%}")
+        if self.mean_probability_diff is not None:
+            parts.append(f"probability moved mean {self.mean_probability_diff:.4f} max {self.max_probability_diff:.3f}")
         parts.append(f"cosine min {self.min_cosine:.6f} mean {self.mean_cosine:.6f}")
         return "parity: " + ", ".join(parts)
 
@@ -177,21 +185,17 @@ def _compare_classifier(parity: Parity, limits: dict, eager: dict, exported: dic
     eager_probs, exported_probs = eager["probabilities"], exported["probabilities"]
     agree = eager_probs.argmax(1) == exported_probs.argmax(1)
     parity.label_agreement = float(agree.mean())
+    moved = np.abs(eager_probs - exported_probs).max(1)  # (N,): each text's largest probability change
+    parity.max_probability_diff, parity.mean_probability_diff = float(moved.max()), float(moved.mean())
     failures = []
     if "max_abs_diff" in limits:
         bound = limits["max_abs_diff"] * max(1.0, float(np.abs(eager["logits"]).max()))
         if diff.max() > bound:
             failures.append((f"max |logit difference| {diff.max():.2e} > {bound:.1e}", int(diff.max(1).argmax())))
-    if "max_probability_diff" in limits:
-        moved = np.abs(eager_probs - exported_probs).max(1)
-        parity.max_probability_diff = float(moved.max())
-        if moved.max() > limits["max_probability_diff"]:
-            failures.append((f"a probability moved by {moved.max():.3f} > {limits['max_probability_diff']}",
-                             int(moved.argmax())))
-        top_two = np.sort(eager_probs, axis=1)[:, -2:] if eager_probs.shape[1] > 1 else None
-        if top_two is not None:
-            clear = (top_two[:, 1] - top_two[:, 0]) >= limits["near_tie"]
-            changed = np.flatnonzero(~agree & clear)
-            if len(changed):
-                failures.append((f"the label changed on a clear decision ({len(changed)} texts)", int(changed[0])))
+    if "min_label_agreement" in limits and agree.mean() < limits["min_label_agreement"]:
+        failures.append((f"labels agree on {agree.mean():.1%} of the texts < {limits['min_label_agreement']:.0%}",
+                         int(np.flatnonzero(~agree)[0])))
+    if "mean_probability_diff" in limits and moved.mean() > limits["mean_probability_diff"]:
+        failures.append((f"the probabilities moved by {moved.mean():.3f} on average > "
+                         f"{limits['mean_probability_diff']}", int(moved.argmax())))
     return failures
