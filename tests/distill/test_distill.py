@@ -91,6 +91,29 @@ def test_a_resumed_run_reuses_the_teacher_outputs_and_ends_where_an_uninterrupte
     assert all((first[name] == second[name]).all() for name in first)
 
 
+def test_an_overwritten_run_keeps_the_teacher_outputs_and_nothing_else(teacher, tmp_path, monkeypatch):
+    from encoderkit.distill.teacher import TEACHER_LOGITS
+    from encoderkit.tasks.runner import KEPT_CACHES
+
+    assert TEACHER_LOGITS in KEPT_CACHES
+    raw = student_config(teacher, tmp_path / "run")
+    raw["train"].update(max_steps=5)
+    first = run(validate_config(raw), echo=QUIET)
+    (tmp_path / "run" / "stale.txt").write_text("from the run before", encoding="utf-8")
+    monkeypatch.setattr("encoderkit.distill.task.teacher_logits", lambda *a, **k: pytest.fail("computed again"))
+    lines = []
+    raw["train"].update(max_steps=6)
+    second = run(validate_config(raw), overwrite=True, echo=lines.append)
+    assert any("read back from" in str(line) for line in lines)
+    assert not (tmp_path / "run" / "stale.txt").exists() and second.model_dir == first.model_dir
+    # Other teacher settings, other texts: the cache no longer matches and is computed afresh.
+    monkeypatch.undo()
+    raw["distill"]["augment"]["n_iter"] = 1
+    lines.clear()
+    run(validate_config(raw), overwrite=True, echo=lines.append)
+    assert any("computed in" in str(line) for line in lines)
+
+
 def test_a_missing_teacher_is_one_line(teacher, tmp_path):
     config = tmp_path / "student.yaml"
     config.write_text(json.dumps(tiny_config(teacher["trec"], tmp_path / "student")), encoding="utf-8")

@@ -15,7 +15,8 @@ from encoderkit.files import atomic_path
 from encoderkit.model_dir import WEIGHTS_FILE, load_model, read_model_config
 from encoderkit.tokenization import UNK
 
-#: The teacher's logits over the transfer set, in the run directory (a resumed run reads them back).
+#: The teacher's logits over the transfer set, in the run directory (a resumed or overwritten run
+#: reads them back when they were made for the same teacher, texts and labels).
 TEACHER_LOGITS = "teacher_logits.safetensors"
 
 

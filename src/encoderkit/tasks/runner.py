@@ -33,6 +33,10 @@ from encoderkit.training.loop import CHECKPOINT_DIR, uses_cpu
 
 #: Settings that may change between an interrupted run and its resumption (they change no number).
 RESUMABLE_CHANGES = {"train.progress", "train.num_threads", "train.device"}
+#: Files a restarted run keeps when it clears its directory (``--overwrite``, or ``--resume`` before the
+#: first checkpoint): caches keyed by their inputs and checked when read back, so reusing one is safe
+#: and saves its cost (``encoderkit distill``'s teacher logits: minutes of the teacher's time).
+KEPT_CACHES = ("teacher_logits.safetensors",)
 
 
 def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, echo=print) -> RunResult:
@@ -182,15 +186,26 @@ def check_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> bool
             return False
         if not contents:
             raise ConfigError(f"nothing to resume in {run_dir}: it holds no run; run without --resume to start one")
-        shutil.rmtree(run_dir)  # what a run killed before its first checkpoint left: nothing to keep
+        clear_run_directory(run_dir)  # what a run killed before its first checkpoint left: its caches at most
         return True
     if contents and not overwrite:
         shown = ", ".join(contents[:6]) + (", ..." if len(contents) > 6 else "")
         raise ConfigError(f"{run_dir} already holds a run ({shown}); pass --resume to continue it, "
                           f"--overwrite to replace it, or set output_dir to a new folder")
     if contents:
-        shutil.rmtree(run_dir)
+        clear_run_directory(run_dir)
     return False
+
+
+def clear_run_directory(run_dir: Path) -> None:
+    """Remove everything in ``run_dir`` but the ``KEPT_CACHES`` (the folder goes when nothing is kept)."""
+    kept = [run_dir / name for name in KEPT_CACHES if (run_dir / name).is_file()]
+    if not kept:
+        shutil.rmtree(run_dir)
+        return
+    for path in run_dir.iterdir():
+        if path not in kept:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def check_resume_config(config: RunConfig, run_dir: Path) -> None:
