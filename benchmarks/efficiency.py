@@ -167,7 +167,10 @@ def run_overhead(work: Path, quick: bool, repeats: int, epochs: int) -> list[dic
         ours, theirs = statistics.median(timings["encoderkit"]), statistics.median(timings["hand-written"])
         row = {"name": name, "vocabulary": tokenizer.vocab_size, "epochs": epochs, "tokens": tokens,
                "encoderkit_tokens_per_second": round(tokens / ours), "hand_tokens_per_second": round(tokens / theirs),
-               "ratio": round(theirs / ours, 3), "encoderkit_seconds_per_epoch": round(ours / epochs, 2),
+               "ratio": round(theirs / ours, 3),
+               # The fastest repeat of each side: what the code costs when nothing else interferes (timeit's rule).
+               "ratio_fastest": round(min(timings["hand-written"]) / min(timings["encoderkit"]), 3),
+               "encoderkit_seconds_per_epoch": round(ours / epochs, 2),
                "hand_seconds_per_epoch": round(theirs / epochs, 2), "timings": timings}
         if dataset == "sms_spam":
             model.load_state_dict(initial)
@@ -302,15 +305,18 @@ def markdown(results: dict) -> str:
     if "overhead" in results:
         lines += ["### Training-loop overhead: encoderkit `fit` vs a hand-written PyTorch loop",
                   "Same model and initial weights, same batches in the same order, AdamW + schedule + clipping; "
-                  "training steps only. Ratio = encoderkit tokens/s / hand-written tokens/s (target >= 0.95).", "",
-                  "| run | vocabulary | encoderkit tokens/s | hand-written tokens/s | ratio | s/epoch (ours / hand) |",
-                  "|---|---:|---:|---:|---:|---|"]
+                  "training steps only. Ratio = encoderkit tokens/s / hand-written tokens/s (target >= 0.95), of the "
+                  "medians and of the fastest repeat of each side (what the code costs when nothing interferes; "
+                  "repeats of one side move by 10-30% on this virtual machine).", "",
+                  "| run | vocabulary | encoderkit tokens/s | hand-written tokens/s | ratio (medians) | "
+                  "ratio (fastest) | s/epoch (ours / hand) |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
         for row in results["overhead"]:
+            fastest = f"{row['ratio_fastest']:.3f}" if "ratio_fastest" in row else "-"
             lines.append(f"| {row['name']} | {row['vocabulary']:,} | {row['encoderkit_tokens_per_second']:,} | "
-                         f"{row['hand_tokens_per_second']:,} | {row['ratio']:.3f} | "
+                         f"{row['hand_tokens_per_second']:,} | {row['ratio']:.3f} | {fastest} | "
                          f"{row['encoderkit_seconds_per_epoch']} / {row['hand_seconds_per_epoch']} |")
-        profiled = next((row for row in results["overhead"] if "profile" in row), None)
-        if profiled:
+        for profiled in (row for row in results["overhead"] if "profile" in row):
             shares = ", ".join(f"{p['operator']} {p['share']:.0%}" for p in profiled["profile"][:6])
             lines += ["", f"Where an epoch of the {profiled['name']} goes (self CPU time): {shares}."]
         lines.append("")

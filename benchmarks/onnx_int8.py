@@ -12,8 +12,8 @@ the ratios, measured side by side, move much less (run alone for final numbers).
 Methods: sentence-transformers float32; encoderkit's torch int8 (``encoderkit.quantize``: every
 Linear, per-channel weights); the ONNX float32 export; onnxruntime int8 variants on the fused graph
 (per-tensor, per-channel, per-channel with reduce_range, per-channel with every FFN
-down-projection float); and ``encoderkit export --quantize int8`` (the recipe of
-``encoderkit.onnx.int8``). Prints a markdown table and writes ``benchmarks/results/onnx_int8.json``.
+down-projection float, the recipe with the fused attention's Q, K, V projection float); and
+``encoderkit export --quantize int8`` (the recipe of ``encoderkit.onnx.int8``). Prints a markdown table and writes ``benchmarks/results/onnx_int8.json``.
 ``--sensitivity`` also prints each MatMul's cosine when quantized alone (how KEEP_FLOAT was chosen).
 """
 
@@ -64,7 +64,7 @@ def build_methods(work: Path, threads: int) -> dict:
     from encoderkit.checkpoint_folder import resolve_checkpoint_path
     from encoderkit.embed import load_embedder
     from encoderkit.export import export_model
-    from encoderkit.onnx.int8 import fuse_bert, matching, quantize_file, weight_matmuls
+    from encoderkit.onnx.int8 import KEEP_FLOAT, fuse_bert, matching, quantize_file, weight_matmuls
     from encoderkit.onnx.predictor import load_onnx_model
     from encoderkit.tasks.retrieve import save_checkpoint_retriever
 
@@ -76,10 +76,12 @@ def build_methods(work: Path, threads: int) -> dict:
     fuse_bert(float_dir / "model.onnx", fused, 12, 384)
     ffn_down = matching(weight_matmuls(fused), [r"layer\.\d+/output/dense/MatMul"])  # not attention/output
     variants = {
-        "onnxruntime int8 per-tensor, all MatMuls": dict(per_channel=False),
-        "onnxruntime int8 per-channel, all MatMuls": dict(per_channel=True),
+        "onnxruntime int8 per-tensor, every weight": dict(per_channel=False),
+        "onnxruntime int8 per-channel, every weight": dict(per_channel=True),
         "onnxruntime int8 per-channel, reduce_range": dict(per_channel=True, reduce_range=True),
         "onnxruntime int8 per-channel, FFN down-projections float": dict(per_channel=True, keep_float=ffn_down),
+        "onnxruntime int8 per-channel, the recipe with attention's Q, K, V float":
+            dict(per_channel=True, keep_float=matching(weight_matmuls(fused), [*KEEP_FLOAT, r"^Attention_\d+$"])),
     }
     st = SentenceTransformer(path, device="cpu")
     torch_int8 = load_embedder(model_dir, precision="int8")

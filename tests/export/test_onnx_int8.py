@@ -39,6 +39,11 @@ def test_int8_minilm_keeps_worst_cosine_on_real_captions(tmp_path):
     assert (exported / "model.onnx").stat().st_size < 0.8 * (model_dir / "model.safetensors").stat().st_size
     assert sorted(path.name for path in exported.iterdir()) == ["config.json", "model.onnx", "tokenizer.json",
                                                                 "tokenizer_meta.json"]
+    # Traced with eager attention, fused into one Attention node a layer, its Q, K, V projection int8.
+    import onnx
+
+    operators = [node.op_type for node in onnx.load(str(exported / "model.onnx")).graph.node]
+    assert operators.count("QAttention") == 6 and "Attention" not in operators
 
 
 def test_int8_classifier_agrees_with_eager(tmp_path):

@@ -96,13 +96,35 @@ def trace_to_onnx(module: nn.Module, example: tuple[torch.Tensor, torch.Tensor],
     axes = {name: {0: "batch", 1: "length"} for name in INPUT_NAMES}
     axes.update({name: {0: "batch"} for name in outputs})
     module.eval()
-    with warnings.catch_warnings(), torch.no_grad(), _native_warnings_kept_back():
+    with warnings.catch_warnings(), torch.no_grad(), _native_warnings_kept_back(), plain_attention(module):
         # The tracer warns at every Python branch on a tensor value, and its C++ shape inference
         # about PackPadded; the module docstring says why each is safe, and the parity check
         # verifies the graph.
         warnings.simplefilter("ignore")
         torch.onnx.export(module, example, str(path), input_names=list(INPUT_NAMES), output_names=list(outputs),
                           dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+
+
+@contextlib.contextmanager
+def plain_attention(module: nn.Module):
+    """Hugging Face encoders inside ``module`` traced with their plain ("eager") attention.
+
+    Transformers runs BERT's attention through ``scaled_dot_product_attention`` by default; traced,
+    it becomes a tangle of IsNaN/Where nodes that onnxruntime's optimizer does not recognise. The
+    eager path (softmax(QK^T/sqrt(d) + mask) V, the same function) is fused into one ``Attention``
+    node per layer, whose Q, K, V projections int8 then quantizes as one matrix (``QAttention``).
+    """
+    switched = []
+    for child in module.modules():
+        config = getattr(child, "config", None)
+        if hasattr(child, "set_attn_implementation") and getattr(config, "_attn_implementation", "eager") != "eager":
+            switched.append((child, config._attn_implementation))
+            child.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        for child, implementation in reversed(switched):
+            child.set_attn_implementation(implementation)
 
 
 @contextlib.contextmanager

@@ -11,16 +11,18 @@ every other value, and some layers pass that error on more than others.
 
 The recipe (``quantize_graph``), measured on all-MiniLM-L6-v2 (docs/export.md, benchmarks/onnx_int8.py):
 
-1. Pretrained BERT-like encoders are first fused by ``onnxruntime.transformers.optimizer``
-   (SkipLayerNormalization, BiasGelu), so quantized MatMuls sit between fused float kernels.
-2. Every MatMul with a constant weight is quantized (``MatMulConstBOnly``; attention's Q K^T and
-   softmax V products stay float), weights int8 per output channel, activations uint8.
+1. Pretrained BERT-like encoders are traced with eager attention (``export.plain_attention``) and
+   fused by ``onnxruntime.transformers.optimizer``: one ``Attention`` node per layer (Q, K, V
+   projections in one matrix), SkipLayerNormalization, BiasGelu.
+2. Every weight is quantized: each MatMul with a constant weight (``MatMulConstBOnly``) and each
+   fused attention's Q, K, V projection (``QAttention``; the Q K^T and softmax V products stay
+   float), weights int8 per output channel, activations uint8.
 3. The MatMuls that move the embedding most when quantized alone stay float32 (``KEEP_FLOAT``):
    the first layer's FFN down-projection (``output.dense``, whose input is GELU's long-tailed
-   output) and the most sensitive FFN up-projection. Found by quantizing one MatMul at a time
-   (``sensitivity``). Each float MatMul costs speed: on MiniLM, all 36 int8 give mean cosine 0.9939
-   at 3.0x sentence-transformers' float32 speed, these 2 float 0.9958 at 2.6x, 4 float 0.9969 at 2.4x
-   (benchmarks/onnx_int8.py, alone on 2 cores); 2 is the fewest that keeps the mean >= 0.995.
+   output) and the most sensitive FFN up-projection. Found by quantizing one node at a time
+   (``sensitivity``). On MiniLM every weight int8 gives mean cosine 0.9939; these 2 float 0.9958,
+   the fewest that keeps the mean >= 0.995. Quantizing the fused attention is what makes it fast:
+   3.2x sentence-transformers' float32 speed, against 2.5x with Q, K, V float (one run alone).
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ from pathlib import Path
 
 #: Name patterns of MatMuls the recipe keeps float32 (matched against the exported node names).
 KEEP_FLOAT = (r"layer\.0/output/dense/MatMul", r"layer\.4/intermediate/dense/MatMul")
+#: Operators quantized: weight MatMuls and fused attention (``QAttention``).
+QUANTIZED_OPS = ("MatMul", "Attention")
 
 
 def weight_matmuls(path: str | Path) -> list[str]:
-    """Names of the MatMul nodes whose second input is a constant weight (what int8 can quantize)."""
+    """Names of the nodes int8 can quantize: MatMuls whose second input is a constant weight, and
+    fused ``Attention`` nodes (their Q, K, V projection is one constant weight)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     constants = {tensor.name for tensor in graph.initializer}
-    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] in constants]
+    return [node.name for node in graph.node
+            if node.op_type in QUANTIZED_OPS and len(node.input) > 1 and node.input[1] in constants]
 
 
 def fuse_bert(source: str | Path, target: str | Path, num_heads: int, hidden_size: int) -> None:
@@ -68,7 +74,7 @@ def quantize_file(source: str | Path, target: str | Path, *, per_channel: bool =
     root.setLevel(logging.ERROR)  # quantize_dynamic logs advice for image models ("run pre-processing")
     try:
         quantize_dynamic(str(source), str(target), per_channel=per_channel, reduce_range=reduce_range,
-                         weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS),
                          nodes_to_quantize=list(only) if only is not None else None,
                          nodes_to_exclude=list(keep_float),
                          # Only weights: products of two activations (attention scores) keep float32.
