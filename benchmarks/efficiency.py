@@ -56,9 +56,10 @@ OVERHEAD_RUNS = [
     ("LSTM TREC", "lstm", "trec", []),
     ("CNN TREC", "cnn", "trec", []),
     # SMS spam's training messages hold 7,672 distinct words (every one kept): the issue's 15k+ vocabulary
-    # needs words from elsewhere, so a second row adds 12,500 of GloVe's most frequent words (50-d vectors).
+    # needs words from elsewhere, so a second row adds those of GloVe's 12,500 most frequent words it lacks
+    # (16,739 words in all, 50-d vectors).
     ("CNN SMS spam", "cnn", "sms_spam", ["tokenizer.vocab_size=20000"]),
-    ("CNN SMS spam, GloVe-extended 20k vocabulary", "cnn", "sms_spam",
+    ("CNN SMS spam, vocabulary extended with GloVe words", "cnn", "sms_spam",
      ["tokenizer.vocab_size=20000", f"embedding.pretrained={SHARED / 'glove.6B.50d.txt.bz2'}", "embedding.dim=50",
       "embedding.extend_vocab=12500"]),
 ]
@@ -73,8 +74,9 @@ def data_overrides(folder: Path) -> list[str]:
 
 def prepare(config):
     """What the runner builds before ``fit``: model, loaders, loss and parameter groups (no files kept)."""
+    from encoderkit.embeddings import load_pretrained
     from encoderkit.tasks import get_task
-    from encoderkit.tasks.runner import parameter_groups
+    from encoderkit.tasks.runner import extend_with_pretrained_words, parameter_groups, pretrained_embeddings
     from encoderkit.text_encoder import build_text_encoder
     from encoderkit.tokenization import make_tokenizer
 
@@ -82,8 +84,15 @@ def prepare(config):
     torch.manual_seed(config.seed)
     data = task.read_data(config)
     tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
+    pretrained = load_pretrained(config.embedding, config.tokenizer.kind) if config.embedding.pretrained else None
+    if pretrained is not None and config.embedding.extend_vocab:  # as the runner does
+        extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
+    matrix, _ = pretrained_embeddings(config, tokenizer, task.training_texts(data), pretrained)
     spec = task.spec(config, data)
-    model = task.build_model(config, build_text_encoder(config, tokenizer), spec)
+    text_encoder = build_text_encoder(config, tokenizer)
+    if matrix is not None:
+        text_encoder.embedding.load_matrix(matrix, freeze=config.embedding.freeze)
+    model = task.build_model(config, text_encoder, spec)
     loaders = task.loaders(config, data, spec, tokenizer)
     loss = task.loss_function(config, data, spec)
     return model, loaders.train, loss, (lambda m: parameter_groups(config, m)), tokenizer
