@@ -74,24 +74,16 @@ def data_overrides(folder: Path) -> list[str]:
 
 def prepare(config):
     """What the runner builds before ``fit``: model, loaders, loss and parameter groups (no files kept)."""
-    from encoderkit.embeddings import load_pretrained
     from encoderkit.tasks import get_task
-    from encoderkit.tasks.runner import extend_with_pretrained_words, parameter_groups, pretrained_embeddings
-    from encoderkit.text_encoder import build_text_encoder
-    from encoderkit.tokenization import make_tokenizer
+    from encoderkit.tasks.runner import build_encoder_with_vectors, parameter_groups, read_pretrained, train_tokenizer
 
     task = get_task(config.task)
     torch.manual_seed(config.seed)
     data = task.read_data(config)
-    tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
-    pretrained = load_pretrained(config.embedding, config.tokenizer.kind) if config.embedding.pretrained else None
-    if pretrained is not None and config.embedding.extend_vocab:  # as the runner does
-        extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
-    matrix, _ = pretrained_embeddings(config, tokenizer, task.training_texts(data), pretrained)
+    pretrained = read_pretrained(config)
+    tokenizer = train_tokenizer(task, config, data, pretrained)
     spec = task.spec(config, data)
-    text_encoder = build_text_encoder(config, tokenizer)
-    if matrix is not None:
-        text_encoder.embedding.load_matrix(matrix, freeze=config.embedding.freeze)
+    text_encoder, _ = build_encoder_with_vectors(task, config, data, tokenizer, pretrained)
     model = task.build_model(config, text_encoder, spec)
     loaders = task.loaders(config, data, spec, tokenizer)
     loss = task.loss_function(config, data, spec)

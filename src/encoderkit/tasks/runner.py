@@ -96,25 +96,15 @@ def training_task(config: RunConfig) -> Task:
 
 
 def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo) -> RunResult:
-    pretrained = None
-    if config.embedding.pretrained and config.encoder.kind != "pretrained":
-        pretrained = load_pretrained(config.embedding, config.tokenizer.kind)
+    pretrained = read_pretrained(config)
     if not (resume and (run_dir / "tokenizer.json").is_file()):
-        def train_tokenizer() -> None:  # on the main process; the others read the file it saves
-            tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
-            if pretrained is not None and config.embedding.extend_vocab:
-                extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
-            tokenizer.save(run_dir)
-
-        on_main_process(train_tokenizer)
+        # On the main process; the others read the file it saves.
+        on_main_process(lambda: train_tokenizer(task, config, data, pretrained).save(run_dir))
     tokenizer = load_tokenizer(run_dir)
     spec = task.spec(config, data)
-    matrix, coverage = pretrained_embeddings(config, tokenizer, task.training_texts(data), pretrained)
+    text_encoder, coverage = build_encoder_with_vectors(task, config, data, tokenizer, pretrained)
     if is_main_process():
         save_config(config, run_dir / "config.yaml")
-    text_encoder = build_text_encoder(config, tokenizer)
-    if matrix is not None:
-        text_encoder.embedding.load_matrix(matrix, freeze=config.embedding.freeze)
     model = task.build_model(config, text_encoder, spec)
     if coverage:
         echo(describe_coverage(coverage))
@@ -228,6 +218,33 @@ def check_resume_config(config: RunConfig, run_dir: Path) -> None:
 
 
 # -- tokenizer and pretrained vectors ---------------------------------------------------------
+
+
+def read_pretrained(config: RunConfig):
+    """The ``embedding.pretrained`` vectors, loaded; None when none are named or the encoder is a
+    pretrained checkpoint (it brings its own embeddings)."""
+    if config.embedding.pretrained and config.encoder.kind != "pretrained":
+        return load_pretrained(config.embedding, config.tokenizer.kind)
+    return None
+
+
+def train_tokenizer(task: Task, config: RunConfig, data, pretrained) -> Tokenizer:
+    """The run's tokenizer: trained on the task's training texts, then given up to
+    ``embedding.extend_vocab`` pretrained words it lacks."""
+    tokenizer = make_tokenizer(config, task.training_texts(data), task.special_tokens(config))
+    if pretrained is not None and config.embedding.extend_vocab:
+        extend_with_pretrained_words(tokenizer, pretrained[0], config.embedding.extend_vocab)
+    return tokenizer
+
+
+def build_encoder_with_vectors(task: Task, config: RunConfig, data, tokenizer, pretrained) -> tuple:
+    """``(text encoder, coverage)``: the encoder with its embedding table filled from the pretrained
+    vectors (coverage None without them). Sets ``embedding.dim`` to the vectors' dimension first."""
+    matrix, coverage = pretrained_embeddings(config, tokenizer, task.training_texts(data), pretrained)
+    text_encoder = build_text_encoder(config, tokenizer)
+    if matrix is not None:
+        text_encoder.embedding.load_matrix(matrix, freeze=config.embedding.freeze)
+    return text_encoder, coverage
 
 
 def extend_with_pretrained_words(tokenizer: Tokenizer, words: list[str], max_words: int) -> None:
