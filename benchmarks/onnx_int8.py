@@ -13,8 +13,9 @@ Methods: sentence-transformers float32; encoderkit's torch int8 (``encoderkit.qu
 Linear, per-channel weights); the ONNX float32 export; onnxruntime int8 variants on the fused graph
 (per-tensor, per-channel, per-channel with reduce_range, per-channel with every FFN
 down-projection float, the recipe with the fused attention's Q, K, V projection float); and
-``encoderkit export --quantize int8`` (the recipe of ``encoderkit.onnx.int8``). Prints a markdown table and writes ``benchmarks/results/onnx_int8.json``.
-``--sensitivity`` also prints each MatMul's cosine when quantized alone (how KEEP_FLOAT was chosen).
+``encoderkit export --quantize int8`` (the recipe of ``encoderkit.onnx.int8``). Prints a markdown
+table and writes ``benchmarks/results/onnx_int8.json``. ``--sensitivity`` also prints each node's
+cosine when quantized alone (how KEEP_FLOAT was chosen).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def build_methods(work: Path, threads: int) -> dict:
     from encoderkit.checkpoint_folder import resolve_checkpoint_path
     from encoderkit.embed import load_embedder
     from encoderkit.export import export_model
-    from encoderkit.onnx.int8 import KEEP_FLOAT, fuse_bert, matching, quantize_file, weight_matmuls
+    from encoderkit.onnx.int8 import KEEP_FLOAT, fuse_bert, matching, quantize_file, quantizable_nodes
     from encoderkit.onnx.predictor import load_onnx_model
     from encoderkit.tasks.retrieve import save_checkpoint_retriever
 
@@ -74,14 +75,15 @@ def build_methods(work: Path, threads: int) -> dict:
     int8_dir = export_model(model_dir, "onnx", work / "onnx-int8", quantize="int8", echo=print)
     fused = work / "fused.onnx"
     fuse_bert(float_dir / "model.onnx", fused, 12, 384)
-    ffn_down = matching(weight_matmuls(fused), [r"layer\.\d+/output/dense/MatMul"])  # not attention/output
+    nodes = quantizable_nodes(fused)
+    ffn_down = matching(nodes, [r"layer\.\d+/output/dense/MatMul"])  # not attention/output
     variants = {
         "onnxruntime int8 per-tensor, every weight": dict(per_channel=False),
         "onnxruntime int8 per-channel, every weight": dict(per_channel=True),
         "onnxruntime int8 per-channel, reduce_range": dict(per_channel=True, reduce_range=True),
         "onnxruntime int8 per-channel, FFN down-projections float": dict(per_channel=True, keep_float=ffn_down),
         "onnxruntime int8 per-channel, the recipe with attention's Q, K, V float":
-            dict(per_channel=True, keep_float=matching(weight_matmuls(fused), [*KEEP_FLOAT, r"^Attention_\d+$"])),
+            dict(per_channel=True, keep_float=matching(nodes, [*KEEP_FLOAT, r"^Attention_\d+$"])),
     }
     st = SentenceTransformer(path, device="cpu")
     torch_int8 = load_embedder(model_dir, precision="int8")

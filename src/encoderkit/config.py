@@ -353,15 +353,15 @@ class TrainConfig(Section):
     #: bf16: forward passes under bfloat16 autocast (CPU and GPU; weights and optimizer stay float32);
     #: fp16: float16 autocast with loss scaling (CUDA only). See docs/distributed.md.
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    #: torch intra-op threads (None: torch's default).
+    num_threads: int | None = Field(None, ge=1)
+    progress: bool = True
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
     def _no_is_a_word(cls, value):
         """YAML reads a bare ``no`` (``mixed_precision: no``, ``train.mixed_precision=no``) as false."""
         return "no" if value is False else value
-    #: torch intra-op threads (None: torch's default).
-    num_threads: int | None = Field(None, ge=1)
-    progress: bool = True
 
 
 #: Poolings that give every input the same vector on encoders without context: a bag of

@@ -38,7 +38,7 @@ KEEP_FLOAT = (r"layer\.0/output/dense/MatMul", r"layer\.4/intermediate/dense/Mat
 QUANTIZED_OPS = ("MatMul", "Attention")
 
 
-def weight_matmuls(path: str | Path) -> list[str]:
+def quantizable_nodes(path: str | Path) -> list[str]:
     """Names of the nodes int8 can quantize: MatMuls whose second input is a constant weight, and
     fused ``Attention`` nodes (their Q, K, V projection is one constant weight)."""
     import onnx
@@ -89,7 +89,7 @@ def matching(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
 
 
 def sensitivity(source: str | Path, work: Path, embed: Callable[[Path], "object"]) -> dict[str, tuple[float, float]]:
-    """Quantize one weight MatMul at a time; node -> (worst, mean) cosine of ``embed`` to float32.
+    """Quantize one node at a time; node -> (worst, mean) cosine of ``embed`` to float32.
 
     Args:
         embed: graph file -> (N,H) embeddings of fixed texts.
@@ -98,7 +98,7 @@ def sensitivity(source: str | Path, work: Path, embed: Callable[[Path], "object"
 
     reference = embed(Path(source))
     result = {}
-    for name in weight_matmuls(source):
+    for name in quantizable_nodes(source):
         target = work / "one.onnx"
         quantize_file(source, target, only=[name])
         cos = cosines(reference, embed(target))
@@ -117,7 +117,7 @@ def quantize_graph(path: Path, loaded, keep_float_patterns: Sequence[str] = KEEP
             fuse_bert(source, fused, hf_config.num_attention_heads, hf_config.hidden_size)
             source.unlink()
             source = fused
-        keep = matching(weight_matmuls(source), keep_float_patterns)
+        keep = matching(quantizable_nodes(source), keep_float_patterns)
         quantize_file(source, path, keep_float=keep)
     finally:
         source.unlink(missing_ok=True)
