@@ -165,7 +165,7 @@ def section(payload: dict) -> str:
         "probability), next to random scores. `beats random`: better than random on both.\n\n"
         f"**Default method: `{payload['most_faithful']}`**, the largest mean comprehensiveness - sufficiency over "
         f"every model and data set among the methods every model gives ({scores}). {speed}"
-        + (f"Integrated gradients beat random on every model. " if not failures
+        + ("Integrated gradients beat random on every model. " if not failures
            else f"Integrated gradients do **not** beat random on {', '.join(failures)}. ")
         + "Figures: `benchmarks/results/interpret.json`.\n\n" + table(payload["rows"]))
 

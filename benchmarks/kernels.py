@@ -26,7 +26,6 @@ import platform
 import statistics
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import torch

@@ -10,6 +10,7 @@ as an attribute so a loaded model can go from raw text to vectors by itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
