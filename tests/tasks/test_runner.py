@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from encoderkit.config import validate_config
+from encoderkit.config import load_config, validate_config
 from encoderkit.errors import ConfigError, DataError
-from encoderkit.tasks.runner import run
-from support import read_jsonl, tiny_config
+from encoderkit.tasks.runner import describe_model, run
+from support import ROOT, read_jsonl, tiny_config
 
 QUIET = {"echo": lambda *_: None}
 
@@ -74,3 +74,12 @@ def test_resume_before_the_first_checkpoint_starts_again(trec_slice, tmp_path):
     result = run(config, resume=True, echo=lines.append)
     assert any("no checkpoint yet" in line and "starting it again" in line for line in lines)
     assert result.test_metrics is not None
+
+
+@pytest.mark.parametrize("config, described", [
+    ("cnn.yaml", "cnn encoder, max pooling"),
+    ("translate_transformer_de_en.yaml", "transformer encoder, transformer decoder"),
+    ("translate_gru_de_en.yaml", "gru encoder, gru decoder with luong_general attention"),
+])
+def test_the_model_line_names_a_decoder_where_a_translation_model_has_no_pooling(config, described):
+    assert describe_model(load_config(ROOT / "configs" / config)) == described

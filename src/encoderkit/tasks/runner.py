@@ -95,6 +95,16 @@ def training_task(config: RunConfig) -> Task:
     return task
 
 
+def describe_model(config: RunConfig) -> str:
+    """'cnn encoder, max pooling'; a translation model has a decoder where the others pool."""
+    if config.task == "translate":
+        decoder = config.translate.decoder
+        if decoder.kind == "rnn":
+            return f"{config.encoder.kind} encoder, {decoder.cell} decoder with {decoder.attention} attention"
+        return f"{config.encoder.kind} encoder, {decoder.kind} decoder"
+    return f"{config.encoder.kind} encoder, {config.pooling} pooling"
+
+
 def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo) -> RunResult:
     pretrained = read_pretrained(config)
     if not (resume and (run_dir / "tokenizer.json").is_file()):
@@ -114,7 +124,7 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         echo(loaders.note)
     loss = task.loss_function(config, data, spec)
     parameters = count_parameters(model)
-    echo(f"model: {config.encoder.kind} encoder, {config.pooling} pooling, {parameters:,} parameters")
+    echo(f"model: {describe_model(config)}, {parameters:,} parameters")
     loop = fit(model, loaders.train, compute_loss=loss,
                evaluate=lambda module: scalar_metrics(task.evaluate(module, loaders.validation, spec, loss)),
                config=config.train, run_dir=run_dir, resume=resume,
