@@ -124,7 +124,8 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         echo(loaders.note)
     loss = task.loss_function(config, data, spec)
     parameters = count_parameters(model)
-    echo(f"model: {describe_model(config)}, {parameters:,} parameters")
+    model_line = f"{describe_model(config)}, {parameters:,} parameters"
+    echo(f"model: {model_line}")
     loop = fit(model, loaders.train, compute_loss=loss,
                evaluate=lambda module: scalar_metrics(task.evaluate(module, loaders.validation, spec, loss)),
                config=config.train, run_dir=run_dir, resume=resume,
@@ -138,7 +139,7 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
     if is_main_process():
         save_model(model_dir, model, config, task, spec, extra={"coverage": coverage} if coverage else None)
     facts = {
-        "encoder": f"{config.encoder.kind} ({parameters:,} parameters), pooling {config.pooling}",
+        "model": model_line,
         "tokenizer": f"{config.tokenizer.kind if config.encoder.kind != 'pretrained' else 'checkpoint'}, "
                      f"{tokenizer.vocab_size:,} tokens",
         "data": task.describe_data(data).removeprefix("data: "),
