@@ -194,15 +194,16 @@ def table(rows: list[dict]) -> str:
 def notes(rows: list[dict]) -> str:
     lines = []
     for r in rows:
-        budget = "no time limit" if r.get("max_minutes") is None else f"a {r['max_minutes']:g}-minute training budget"
-        stop = (f"{r['epochs']:g} epochs" if r.get("epochs") else f"{r['steps']} steps")
-        if r.get("max_minutes") is not None:
+        stop = f"{r['epochs']:g} epochs" if r["epochs"] else f"{r['steps']} steps"
+        if r["max_minutes"] is None:
+            budget = "no time limit"
+        else:
+            budget = f"a {r['max_minutes']:g}-minute training budget"
             stop += (" (stopped by the budget)" if r["train_minutes"] >= r["max_minutes"]
                      else " (stopped early: validation BLEU no better for `train.patience` evaluations)")
-        lines.append(f"- {r['model']}: {r.get('measured', 'earlier')}, {r.get('threads', 2)} threads, {budget}, "
+        lines.append(f"- {r['model']}: {r['measured']}, {r['threads']} threads, {budget}, "
                      f"{stop}, best validation BLEU (greedy) {r['best_validation_bleu']:.1f}"
-                     f"{' (checkpoint average)' if r['best_is_average'] else ''}; "
-                     f"reproduce: `{r.get('command', reproduce([r['model']], None))}`.")
+                     f"{' (checkpoint average)' if r['best_is_average'] else ''}; reproduce: `{r['command']}`.")
         fit = r.get("extrapolation")
         if fit:
             lines.append(f"- {r['model']}: validation BLEU (lowercased) levels off near {fit['asymptote']:.1f} by the "
