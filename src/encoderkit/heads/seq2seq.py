@@ -31,6 +31,7 @@ from encoderkit.encoders.transformer import sinusoidal_positions
 from encoderkit.errors import ConfigError, EncoderkitError
 from encoderkit.nn.alignment import AdditiveAttention, MultiplicativeAttention
 from encoderkit.nn.decoder import TransformerDecoderLayer
+from encoderkit.nn.precision import float32_recurrence
 
 State = dict[str, Any]
 
@@ -232,10 +233,10 @@ class RecurrentDecoder(nn.Module):
         for layer in range(self.num_layers):
             weights = [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             if self.cell == "lstm":
-                h, c = torch.lstm_cell(layer_input, (state["hidden"][:, layer], state["cell"][:, layer]), *weights)
+                h, c = float32_recurrence(torch.lstm_cell, layer_input, (state["hidden"][:, layer], state["cell"][:, layer]), *weights)
                 cells.append(c)
             else:
-                h = torch.gru_cell(layer_input, state["hidden"][:, layer], *weights)
+                h = float32_recurrence(torch.gru_cell, layer_input, state["hidden"][:, layer], *weights)
             hidden.append(h)
             layer_input = nn.functional.dropout(h, self.rnn.dropout, self.training) if layer < self.num_layers - 1 else h
         new = {"hidden": torch.stack(hidden, dim=1)}
@@ -274,7 +275,7 @@ class RecurrentDecoder(nn.Module):
                 logits.append(step_logits)
             return torch.stack(logits, dim=1)
         x = self.dropout(self.embedding(target_in) * self.scale)  # (B,T,E)
-        output, _ = self.rnn(x, self._recurrent_state(state))  # (B,T,H); padding comes after real tokens
+        output, _ = float32_recurrence(self.rnn, x, self._recurrent_state(state))  # (B,T,H); padding comes after real tokens
         context, _ = self._attend(output, state)  # (B,T,M)
         attentional = torch.tanh(self.combine(torch.cat([output, context, x], dim=-1)))
         return self.output(self.dropout(attentional))
