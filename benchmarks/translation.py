@@ -43,6 +43,7 @@ from encoderkit.data.parallel import read_pairs  # noqa: E402
 from encoderkit.metrics.translation import translation_metrics  # noqa: E402
 from encoderkit.model_dir import load_model  # noqa: E402
 from encoderkit.tasks.runner import run  # noqa: E402
+from encoderkit.training.precision import resolve_mixed_precision  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "multi30k"
 MODELS = {
@@ -151,6 +152,7 @@ def run_model(name: str, work: Path, threads: int, data: Path | None, single: in
         "batched_identical_outputs": sum(a == b for a, b in zip(batched, singles)), "batched_compared": len(few),
         "test_bleu_during_run": (result.test_metrics or {}).get("bleu"),
         "target_bleu_lowercase": TARGETS.get(name), "threads": threads,
+        "precision": resolve_mixed_precision(config.train.mixed_precision, on_cpu=True),
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": reproduce([name], max_minutes),
         "curve": curve,
     }

@@ -351,8 +351,9 @@ class TrainConfig(Section):
     log_every: int = Field(50, ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     #: bf16: forward passes under bfloat16 autocast (CPU and GPU; weights and optimizer stay float32);
-    #: fp16: float16 autocast with loss scaling (CUDA only). See docs/distributed.md.
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    #: fp16: float16 autocast with loss scaling (CUDA only); auto: bf16 where the CPU or GPU computes in
+    #: bfloat16 natively, else no (encoderkit.training.precision). See docs/distributed.md.
+    mixed_precision: Literal["no", "fp16", "bf16", "auto"] = "no"
     #: torch intra-op threads (None: torch's default).
     num_threads: int | None = Field(None, ge=1)
     progress: bool = True

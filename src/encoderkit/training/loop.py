@@ -22,7 +22,8 @@ gradient average is the gradient of the whole batch's mean even when a remainder
 split evenly. Only the main process writes; every checkpoint holds the random state of each process.
 
 Mixed precision (``train.mixed_precision``): ``bf16`` autocasts forward passes to bfloat16 on CPU or
-GPU; ``fp16`` autocasts to float16 with a gradient scaler, GPU only.
+GPU; ``fp16`` autocasts to float16 with a gradient scaler, GPU only; ``auto`` is bf16 where the
+hardware computes in bfloat16 natively and no elsewhere (``encoderkit.training.precision``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from encoderkit.training.checkpoint import (
     save_checkpoint,
 )
 from encoderkit.training.logging import MetricLogger
+from encoderkit.training.precision import resolve_mixed_precision
 
 BEST_WEIGHTS = "best.safetensors"
 CHECKPOINT_DIR = "checkpoint"
@@ -134,11 +136,12 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     from accelerate.utils import DataLoaderConfiguration
 
     check_mixed_precision(config)
+    precision = resolve_mixed_precision(config.mixed_precision, on_cpu=uses_cpu(config))
     state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision") != config.mixed_precision and state.get("num_processes", 1) == 1:
+    if state and state.get("_mixed_precision") != precision and state.get("num_processes", 1) == 1:
         AcceleratorState._reset_state()
     # split_batches: one scheduler step per optimizer step (each step is one global batch here).
-    return Accelerator(cpu=uses_cpu(config), mixed_precision=config.mixed_precision,
+    return Accelerator(cpu=uses_cpu(config), mixed_precision=precision,
                        dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
