@@ -203,7 +203,8 @@ def notes(rows: list[dict]) -> str:
             budget = f"a {r['max_minutes']:g}-minute training budget"
             stop += (" (stopped by the budget)" if r["train_minutes"] >= r["max_minutes"]
                      else " (stopped early: validation BLEU no better for `train.patience` evaluations)")
-        lines.append(f"- {r['model']}: {r['measured']}, {r['threads']} threads, {budget}, "
+        precision = {"bf16": "bf16 autocast (the CPU had AVX512-BF16)", "no": "float32"}[r["precision"]]
+        lines.append(f"- {r['model']}: {r['measured']}, {r['threads']} threads, {precision}, {budget}, "
                      f"{stop}, best validation BLEU (greedy) {r['best_validation_bleu']:.1f}"
                      f"{' (checkpoint average)' if r['best_is_average'] else ''}; reproduce: `{r['command']}`.")
         fit = r.get("extrapolation")
