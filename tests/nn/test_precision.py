@@ -85,3 +85,25 @@ def test_explicit_bf16_on_a_cpu_that_emulates_it_runs_with_a_warning(monkeypatch
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     with pytest.warns(UserWarning, match="bfloat16 is emulated.*use train.mixed_precision=auto"):
         assert precision.resolve_mixed_precision("bf16", on_cpu=True) == "bf16"
+
+
+@pytest.mark.parametrize(("cell", "attention"), [("lstm", "luong_general"), ("gru", "bahdanau")])
+def test_the_recurrent_decoder_trains_and_steps_under_cpu_autocast(cell, attention):
+    """Both decoder paths (all positions at once, and step by step for Bahdanau and for decoding) run
+    under bf16 autocast, where an LSTM kernel would otherwise fail on CPUs without bfloat16."""
+    from encoderkit.config import RecurrentDecoderConfig
+    from encoderkit.heads.seq2seq import RecurrentDecoder
+
+    torch.manual_seed(0)
+    config = RecurrentDecoderConfig(cell=cell, attention=attention, embedding_dim=8, hidden_size=6, num_layers=2,
+                                    dropout=0.0)
+    decoder = RecurrentDecoder(config, 11, 0, 10)
+    memory, mask, target = torch.randn(2, 5, 10), torch.ones(2, 5, dtype=torch.bool), torch.randint(1, 11, (2, 4))
+    expected = decoder(target, memory, mask)
+    with bf16_autocast():
+        logits = decoder(target, memory, mask)
+        step_logits, _, state = decoder.step(target[:, 0], decoder.start(memory, mask))
+    logits.float().sum().backward()
+    assert torch.isfinite(logits).all() and decoder.rnn.weight_hh_l0.grad is not None
+    torch.testing.assert_close(logits.float(), expected, atol=0.1, rtol=0)  # bf16 rounding around float32 recurrences
+    assert state["hidden"].dtype == torch.float32 and step_logits.shape == (2, 11)
