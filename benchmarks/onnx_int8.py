@@ -12,7 +12,9 @@ the ratios, measured side by side, move much less (run alone for final numbers).
 Methods: sentence-transformers float32; encoderkit's torch int8 (``encoderkit.quantize``: every
 Linear, per-channel weights); the ONNX float32 export; onnxruntime int8 variants on the fused graph
 (per-tensor, per-channel, per-channel with reduce_range, per-channel with every FFN
-down-projection float, the recipe with the fused attention's Q, K, V projection float); and
+down-projection float, the recipe with the fused attention's Q, K, V projection float, the recipe
+with signed int8 weights, onnxruntime's default, which saturates on CPUs without VNNI, and with
+7-bit signed weights, which do not); and
 ``encoderkit export --quantize int8`` (the recipe of ``encoderkit.onnx.int8``). Prints a markdown
 table and writes ``benchmarks/results/onnx_int8.json``. ``--sensitivity`` also prints each node's
 cosine when quantized alone (how KEEP_FLOAT was chosen).
@@ -81,6 +83,10 @@ def build_methods(work: Path, threads: int) -> dict:
         "onnxruntime int8 per-tensor, every weight": dict(per_channel=False),
         "onnxruntime int8 per-channel, every weight": dict(per_channel=True),
         "onnxruntime int8 per-channel, reduce_range": dict(per_channel=True, reduce_range=True),
+        "the recipe with int8 weights (U8S8; saturates without VNNI)":
+            dict(per_channel=True, weight_type="int8", keep_float=matching(nodes, KEEP_FLOAT)),
+        "the recipe with 7-bit int8 weights (U8S8, reduce_range)":
+            dict(per_channel=True, weight_type="int8", reduce_range=True, keep_float=matching(nodes, KEEP_FLOAT)),
         "onnxruntime int8 per-channel, FFN down-projections float": dict(per_channel=True, keep_float=ffn_down),
         "onnxruntime int8 per-channel, the recipe with attention's Q, K, V float":
             dict(per_channel=True, keep_float=matching(nodes, [*KEEP_FLOAT, r"^Attention_\d+$"])),
@@ -164,6 +170,15 @@ def print_sensitivity(work: Path, texts: list[str], threads: int) -> None:
         print(f"{worst:.5f} {mean:.5f} {name}")
 
 
+def vnni() -> str:
+    """The CPU's int8 dot-product instructions as /proc/cpuinfo names them ("none": AVX2 at most)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split())
+    except OSError:
+        return "unknown"
+    return ", ".join(flag for flag in ("avx512_vnni", "avx_vnni", "amx_int8") if flag in flags) or "none"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1500)
@@ -188,7 +203,7 @@ def main() -> None:
             print_sensitivity(work, texts[:300], args.threads)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"texts": len(texts), "repeats": args.repeats, "threads": args.threads,
-                                       "batch_size": BATCH_SIZE, "cpu_count": os.cpu_count(),
+                                       "batch_size": BATCH_SIZE, "cpu_count": os.cpu_count(), "cpu_vnni": vnni(),
                                        "load_average_before_after": [load_before, os.getloadavg()[0]],
                                        "rows": rows, "captions_retrieval": retrieval}, indent=2), encoding="utf-8")
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -199,7 +214,8 @@ def main() -> None:
     write_section("## int8 all-MiniLM-L6-v2", "\n".join([
         f"`python benchmarks/onnx_int8.py`: {len(texts):,} real texts (Multi30k captions, TREC questions), batch "
         f"{BATCH_SIZE}, {args.threads} threads, {args.repeats} interleaved repeats, medians; cosine to "
-        f"sentence-transformers float32 (targets: worst >= 0.98, mean >= 0.995, >= 2.5x its speed). Load average "
+        f"sentence-transformers float32 (targets: worst >= 0.98, mean >= 0.995, >= 2.5x its speed). CPU int8 dot-product "
+        f"instructions: {vnni()}. Load average "
         f"before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}.", "", table(rows), "",
         f"Captions retrieval nDCG@10 (test, issue 11's set): float32 {base:.4f}; {changes} (target: within 0.01).",
         ""]))
