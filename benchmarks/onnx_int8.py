@@ -79,17 +79,18 @@ def build_methods(work: Path, threads: int) -> dict:
     fuse_bert(float_dir / "model.onnx", fused, 12, 384)
     nodes = quantizable_nodes(fused)
     ffn_down = matching(nodes, [r"layer\.\d+/output/dense/MatMul"])  # not attention/output
+    recipe_float = matching(nodes, KEEP_FLOAT)
     variants = {
         "onnxruntime int8 per-tensor, every weight": dict(per_channel=False),
         "onnxruntime int8 per-channel, every weight": dict(per_channel=True),
         "onnxruntime int8 per-channel, reduce_range": dict(per_channel=True, reduce_range=True),
         "the recipe with int8 weights (U8S8; saturates without VNNI)":
-            dict(per_channel=True, weight_type="int8", keep_float=matching(nodes, KEEP_FLOAT)),
+            dict(per_channel=True, weight_type="int8", keep_float=recipe_float),
         "the recipe with 7-bit int8 weights (U8S8, reduce_range)":
-            dict(per_channel=True, weight_type="int8", reduce_range=True, keep_float=matching(nodes, KEEP_FLOAT)),
+            dict(per_channel=True, weight_type="int8", reduce_range=True, keep_float=recipe_float),
         "onnxruntime int8 per-channel, FFN down-projections float": dict(per_channel=True, keep_float=ffn_down),
         "onnxruntime int8 per-channel, the recipe with attention's Q, K, V float":
-            dict(per_channel=True, keep_float=matching(nodes, [*KEEP_FLOAT, r"^Attention_\d+$"])),
+            dict(per_channel=True, keep_float=[*recipe_float, *matching(nodes, [r"^Attention_\d+$"])]),
     }
     st = SentenceTransformer(path, device="cpu")
     torch_int8 = load_embedder(model_dir, precision="int8")
@@ -172,9 +173,10 @@ def print_sensitivity(work: Path, texts: list[str], threads: int) -> None:
 
 def vnni() -> str:
     """The CPU's int8 dot-product instructions as /proc/cpuinfo names them ("none": AVX2 at most)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split())
-    except OSError:
+    from encoderkit.training.precision import cpu_flags
+
+    flags = cpu_flags()
+    if not flags:
         return "unknown"
     return ", ".join(flag for flag in ("avx512_vnni", "avx_vnni", "amx_int8") if flag in flags) or "none"
 
@@ -201,9 +203,11 @@ def main() -> None:
                                                "encoderkit ONNX int8 (export --quantize int8)"))
         if args.sensitivity:
             print_sensitivity(work, texts[:300], args.threads)
+    int8_instructions = vnni()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"texts": len(texts), "repeats": args.repeats, "threads": args.threads,
-                                       "batch_size": BATCH_SIZE, "cpu_count": os.cpu_count(), "cpu_vnni": vnni(),
+                                       "batch_size": BATCH_SIZE, "cpu_count": os.cpu_count(),
+                                       "cpu_vnni": int8_instructions,
                                        "load_average_before_after": [load_before, os.getloadavg()[0]],
                                        "rows": rows, "captions_retrieval": retrieval}, indent=2), encoding="utf-8")
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -215,7 +219,7 @@ def main() -> None:
         f"`python benchmarks/onnx_int8.py`: {len(texts):,} real texts (Multi30k captions, TREC questions), batch "
         f"{BATCH_SIZE}, {args.threads} threads, {args.repeats} interleaved repeats, medians; cosine to "
         f"sentence-transformers float32 (targets: worst >= 0.98, mean >= 0.995, >= 2.5x its speed). CPU int8 dot-product "
-        f"instructions: {vnni()}. Load average "
+        f"instructions: {int8_instructions}. Load average "
         f"before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}.", "", table(rows), "",
         f"Captions retrieval nDCG@10 (test, issue 11's set): float32 {base:.4f}; {changes} (target: within 0.01).",
         ""]))

@@ -26,15 +26,19 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @functools.cache
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU advertises bfloat16 instructions (Linux's /proc/cpuinfo; False where unknown)."""
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The words of Linux's /proc/cpuinfo, its instruction-set flags among them; empty where unknown."""
     if not sys.platform.startswith("linux"):
-        return False
+        return frozenset()
     try:
-        flags = cpuinfo.read_text(encoding="utf-8", errors="replace").split()
+        return frozenset(cpuinfo.read_text(encoding="utf-8", errors="replace").split())
     except OSError:
-        return False
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+        return frozenset()
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU advertises bfloat16 instructions (False where unknown)."""
+    return any(flag in cpu_flags(cpuinfo) for flag in NATIVE_BF16_FLAGS)
 
 
 def resolve_mixed_precision(mixed_precision: str, on_cpu: bool) -> str:
