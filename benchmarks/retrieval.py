@@ -14,13 +14,15 @@ Metrics are encoderkit's own (equal to ranx, tested) over the top 100 of each qu
 * scratch / finetune: ``configs/retrieve_cnn.yaml`` and ``configs/retrieve_minilm.yaml``
   unchanged except data paths and output folder, trained on captions and on revdict training
   pairs (validated on their validation splits), tested on the test sets, and zero-shot on faq.
+  MiniLM trains on one caption pair per image of all 29,000 train images (``--minilm-pairs-per-image``)
+  and 40,000 revdict synsets; ``--train-sets captions`` trains one set and keeps the other's row.
 * index: 116,000 Multi30k train captions (captions 2-5) with MiniLM: ``index build`` texts/s against
   sentence-transformers ``encode`` + ``faiss.IndexFlatIP.add`` in the same run (interleaved,
   medians), query latency p50/p99 at k=10 for exact and HNSW, HNSW recall@10 against exact.
 * cached: peak memory (RSS, each in its own process) of MiniLM training steps at plain batch 32,
   cached batch 1,024 (chunks of 32) and plain batch 1,024.
-* batches: nDCG@10 on captions test of MiniLM fine-tuned at batch 32, 256 and 1,024 (the larger
-  ones with the cached loss), same pairs, same epochs.
+* batches: nDCG@10 on captions validation and test, and on faq, of MiniLM zero-shot and fine-tuned at
+  batch 32, 256 and 1,024 (the larger ones with the cached loss), same pairs, same epochs.
 
 Writes ``benchmarks/results/retrieval.json`` and the ``## Retrieval`` section of
 ``benchmarks/RESULTS.md`` (``--quick`` writes ``retrieval_quick.json`` and leaves RESULTS.md alone).
@@ -140,10 +142,12 @@ def run_anchors(test_sets) -> tuple[dict, dict]:
 QUICK_LIMITS = {"scratch": {"captions": 400, "revdict": 2000}, "minilm": {"captions": 32, "revdict": 160}}
 
 
-def write_pairs(name: str, work: Path, quick: bool, limit: int | None) -> dict[str, Path]:
-    """Training pairs (the first ``limit`` images/synsets of train) and validation pairs in ``work``."""
-    folder = work / "pairs" / f"{name}-{limit or 'all'}"
-    return sets.write_pair_files(name, folder, train_limit=limit, validation_limit=50 if quick else None)
+def write_pairs(name: str, work: Path, quick: bool, limit: int | None, per_image: int = 5) -> dict[str, Path]:
+    """Training pairs (the first ``limit`` images/synsets of train, ``per_image`` pairs per caption image)
+    and validation pairs in ``work``."""
+    folder = work / "pairs" / f"{name}-{limit or 'all'}-{per_image}"
+    return sets.write_pair_files(name, folder, train_limit=limit, validation_limit=50 if quick else None,
+                                 pairs_per_image=per_image)
 
 
 def train(config: Path, files: dict[str, Path], output: Path, overrides: list[str]):
@@ -157,13 +161,14 @@ def train(config: Path, files: dict[str, Path], output: Path, overrides: list[st
     return run_config, result, time.perf_counter() - started
 
 
-def run_training(kind: str, test_sets, bm25, work: Path, quick: bool, limits: dict, vectors: Path | None) -> dict:
-    """Train ``kind`` (scratch or minilm) on captions and revdict; test on both and zero-shot on faq."""
+def run_training(kind: str, test_sets, bm25, work: Path, quick: bool, limits: dict, vectors: Path | None,
+                 names=TRAINED, per_image: int = 5) -> dict:
+    """Train ``kind`` (scratch or minilm) on ``names`` (captions, revdict); test on each and zero-shot on faq."""
     import encoderkit
 
     rows = {}
-    for name in TRAINED:
-        files = write_pairs(name, work, quick, QUICK_LIMITS[kind][name] if quick else limits.get(name))
+    for name in names:
+        files = write_pairs(name, work, quick, QUICK_LIMITS[kind][name] if quick else limits.get(name), per_image)
         overrides = [f"embedding.pretrained={vectors}"] if vectors else []
         if quick:
             overrides += ["train.epochs=1"]
@@ -174,6 +179,7 @@ def run_training(kind: str, test_sets, bm25, work: Path, quick: bool, limits: di
         rows[name] = {"test": tested[name], "faq_zero_shot": tested["faq"],
                       "validation_ndcg@10": round(result.validation_metrics.get("ndcg@10", float("nan")), 4),
                       "training_pairs": sum(1 for _ in open(files["train"])), "steps": result.best_step,
+                      **({"pairs_per_image": per_image} if name == "captions" else {}),
                       "train_seconds": round(result.train_seconds, 1), "wall_seconds": round(wall, 1),
                       "encoder": config.encoder.kind, "parameters": result.parameters}
         print(f"  {kind} {name}: test nDCG@10 {tested[name]['dense']['ndcg@10']:.4f} (target "
@@ -285,24 +291,33 @@ def run_cached(work: Path, quick: bool, threads: int) -> dict:
 
 
 def run_batches(test_sets, work: Path, quick: bool, limit: int | None) -> dict:
-    """nDCG@10 on captions test after fine-tuning MiniLM at batch 32, 256 and 1,024 on the same pairs."""
+    """Captions validation and test nDCG@10 of MiniLM fine-tuned at batch 32, 256 and 1,024 on the same
+    pairs (faq beside them: drift), after the zero-shot model on the same sets."""
     import encoderkit
+    from encoderkit.index.encoders import open_encoder
 
     files = write_pairs("captions", work, quick, QUICK_LIMITS["minilm"]["captions"] if quick else limit)
+    validation = sets.captions_set(sets.rows("captions", "validation")[: 50 if quick else None])
+
+    def measured(encoder) -> dict:
+        return {"validation": score(dense_rankings(encoder.encode_queries, encoder.encode_documents, *validation[:2]),
+                                    validation[2]),
+                **{name: score(dense_rankings(encoder.encode_queries, encoder.encode_documents,
+                                              *test_sets[name][:2]), test_sets[name][2])
+                   for name in ("captions", "faq")}}
+
+    rows = {"zero-shot": {**measured(open_encoder(MINILM)), "steps": 0, "train_seconds": 0.0, "cached": False}}
     sizes = (8, 16, 32) if quick else (32, 256, 1024)
-    rows = {}
     for size in sizes:
         overrides = [f"train.batch_size={size}", "train.epochs=1"]
         if size > sizes[0]:
             overrides.append(f"retrieve.cache_chunk_size={sizes[0]}")
         config, result, wall = train(CONFIGS["minilm"], files, work / f"batch-{size}", overrides)
-        model = encoderkit.load(result.model_dir)
-        queries, corpus, relevant = test_sets["captions"]
-        rows[str(size)] = {"test": score(dense_rankings(model.encode_queries, model.encode_documents, queries, corpus),
-                                         relevant),
+        rows[str(size)] = {**measured(encoderkit.load(result.model_dir)),
                            "steps": result.history[-1]["step"] if result.history else 0,
                            "train_seconds": round(result.train_seconds, 1), "cached": size > sizes[0]}
-        print(f"  batch {size}: captions test nDCG@10 {rows[str(size)]['test']['ndcg@10']:.4f}", flush=True)
+        print(f"  batch {size}: captions validation nDCG@10 {rows[str(size)]['validation']['ndcg@10']:.4f}, test "
+              f"{rows[str(size)]['captions']['ndcg@10']:.4f}, faq {rows[str(size)]['faq']['ndcg@10']:.4f}", flush=True)
     return {"training_pairs": sum(1 for _ in open(files["train"])), "rows": rows}
 
 
@@ -339,7 +354,7 @@ def markdown(results: dict) -> str:
                 faq += f" ({row['faq_zero_shot']['dense']['ndcg@10'] - zero:+.3f} vs zero-shot)"
             lines.append(f"| {name} | {_triple(row['test']['dense'])} | >= {TARGETS[kind][name]} | "
                          f"{_triple(row['test']['hybrid'])} | {faq} | {_triple(row['faq_zero_shot']['hybrid'])} | "
-                         f"{row['training_pairs']:,} pairs, {row['train_seconds']:.0f} s |")
+                         f"{row['training_pairs']:,} pairs{_per_image(row)}, {row['train_seconds']:.0f} s |")
         lines.append("")
     index = results.get("index")
     if index:
@@ -363,13 +378,21 @@ def markdown(results: dict) -> str:
     batches = results.get("batches")
     if batches:
         lines += [f"**Batch size** (MiniLM, {batches['training_pairs']:,} caption pairs, one epoch; 256 and 1,024 "
-                  "with the cached loss in chunks of 32), captions test:", "",
-                  "| batch | nDCG@10 / MRR@10 / R@10 | steps | training |", "|---:|---|---:|---:|"]
-        lines += [f"| {size} | {_triple(row['test'])} | {row['steps']} | {row['train_seconds']:.0f} s |"
-                  for size, row in batches["rows"].items()]
+                  "with the cached loss in chunks of 32), nDCG@10 / MRR@10 / R@10 on captions validation and test, "
+                  "and faq (never trained on):", "",
+                  "| batch | captions validation | captions test | faq | steps | training |", "|---:|---|---|---|---:|---:|"]
+        lines += [f"| {size} | {_triple(row['validation'])} | {_triple(row['captions'])} | {_triple(row['faq'])} | "
+                  f"{row['steps']} | {row['train_seconds']:.0f} s |" for size, row in batches["rows"].items()]
         lines.append("")
+    for note in results.get("notes", []):
+        lines += [f"Run note: {note}", ""]
     lines.append("Figures: `benchmarks/results/retrieval.json`.")
     return "\n".join(lines)
+
+
+def _per_image(row: dict) -> str:
+    per_image = row.get("pairs_per_image")
+    return f" ({per_image} per image)" if per_image else ""
 
 
 def _triple(metrics: dict) -> str:
@@ -381,8 +404,13 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["anchors", "scratch", "finetune", "index", "cached", "batches"],
                         choices=["anchors", "scratch", "finetune", "index", "cached", "batches"])
     parser.add_argument("--quick", action="store_true", help="Small subsets: proves every part runs (numbers differ).")
-    parser.add_argument("--minilm-train-images", type=int, default=6000,
-                        help="Captions images (5 pairs each) MiniLM trains on (CPU budget; None: all 29,000).")
+    parser.add_argument("--minilm-train-images", type=int, default=None,
+                        help="Captions images MiniLM trains on (default: all 29,000).")
+    parser.add_argument("--minilm-pairs-per-image", type=int, default=1, choices=range(1, 6),
+                        help="Caption pairs per image for MiniLM (CPU budget: 29,000 images x 1 pair cost what "
+                             "5,800 x 5 do and cover five times the scenes).")
+    parser.add_argument("--train-sets", nargs="+", default=list(TRAINED), choices=TRAINED,
+                        help="Sets the scratch and finetune parts train on (rows of the others are kept).")
     parser.add_argument("--minilm-train-synsets", type=int, default=40000,
                         help="Revdict training synsets MiniLM trains on (of 113,791).")
     parser.add_argument("--batch-train-images", type=int, default=2000,
@@ -404,6 +432,8 @@ def main() -> None:
     name = "retrieval_quick.json" if args.quick else "retrieval.json"
     previous = ROOT / "benchmarks" / "results" / name
     results = json.loads(previous.read_text()) if previous.is_file() else {}
+    # Run notes (who shared the cores, which machine) are written by hand into the JSON's "notes" list;
+    # a part that is measured again replaces its figures, so check the notes still hold after a rerun.
     results["environment"] = {"torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(),
                               "python": sys.version.split()[0]}
     test_sets = load_sets(args.quick)
@@ -417,11 +447,15 @@ def main() -> None:
         if "scratch" in args.parts:
             print("from scratch", flush=True)
             vectors = args.vectors or make_scratch_vectors(work)
-            results["scratch"] = run_training("scratch", test_sets, bm25, work, args.quick, {}, vectors)
+            results["scratch"] = {**results.get("scratch", {}),
+                                  **run_training("scratch", test_sets, bm25, work, args.quick, {}, vectors,
+                                                 args.train_sets)}
         if "finetune" in args.parts:
             print("MiniLM fine-tuned", flush=True)
             limits = {"captions": args.minilm_train_images, "revdict": args.minilm_train_synsets}
-            results["minilm"] = run_training("minilm", test_sets, bm25, work, args.quick, limits, None)
+            results["minilm"] = {**results.get("minilm", {}),
+                                 **run_training("minilm", test_sets, bm25, work, args.quick, limits, None,
+                                                args.train_sets, args.minilm_pairs_per_image)}
         if "index" in args.parts:
             print("index", flush=True)
             results["index"] = run_index(work, args.quick, 1 if args.quick else args.index_repeats, args.batch_size)

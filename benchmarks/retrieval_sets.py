@@ -75,12 +75,19 @@ def ranking_set(name: str, split: str = "test", root: Path = SHARED):
     return BUILDERS[name](rows(name, split, root))
 
 
-def captions_pairs(records: list[dict]) -> list[dict]:
-    """Five pairs per image: each caption with the next one of the same image (a ring)."""
+def captions_pairs(records: list[dict], per_image: int = 5) -> list[dict]:
+    """``per_image`` pairs per image, each caption with the next one of the same image (a ring).
+
+    With fewer pairs than captions, image ``n`` starts its pairs at caption ``n * per_image``
+    (modulo the ring), so the captions used rotate across images: 29,000 images x 1 pair cover
+    many more scenes than 5,800 images x 5 pairs for the same training cost.
+    """
     pairs = []
-    for record in records:
+    for n, record in enumerate(records):
         captions = record["captions"]
-        pairs += [{"query": captions[i], "positive": captions[(i + 1) % len(captions)]} for i in range(len(captions))]
+        starts = range(len(captions)) if per_image >= len(captions) else \
+            ((n * per_image + j) % len(captions) for j in range(per_image))
+        pairs += [{"query": captions[i], "positive": captions[(i + 1) % len(captions)]} for i in starts]
     return pairs
 
 
@@ -101,10 +108,12 @@ def write_jsonl(records: list[dict], path: Path) -> Path:
 
 
 def write_pair_files(name: str, folder: Path, train_limit: int | None = None,
-                     validation_limit: int | None = None) -> dict[str, Path]:
-    """``train.jsonl`` (training pairs) and ``validation.jsonl`` (the validation ranking set as pairs)."""
-    make_pairs = {"captions": captions_pairs, "revdict": revdict_pairs}[name]
+                     validation_limit: int | None = None, pairs_per_image: int = 5) -> dict[str, Path]:
+    """``train.jsonl`` (training pairs) and ``validation.jsonl`` (the validation ranking set as pairs).
+
+    ``pairs_per_image`` is read for captions only (a synset gives one pair)."""
     train = rows(name, "train")[:train_limit]
     validation = rows(name, "validation")[:validation_limit]
-    return {"train": write_jsonl(make_pairs(train), folder / name / "train.jsonl"),
+    pairs = captions_pairs(train, pairs_per_image) if name == "captions" else revdict_pairs(train)
+    return {"train": write_jsonl(pairs, folder / name / "train.jsonl"),
             "validation": write_jsonl(ranking_pairs(*BUILDERS[name](validation)), folder / name / "validation.jsonl")}

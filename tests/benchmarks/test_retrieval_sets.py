@@ -40,3 +40,16 @@ def test_training_pairs_come_from_train_and_validation_pairs_rebuild_the_set(tmp
     assert ranking.queries == queries[:5] and len(ranking.documents) == 20
     assert [sorted(ranking.documents[d] for d in r) for r in ranking.relevant] == \
         [sorted(corpus[d] for d in r) for r in relevant[:5]]
+
+
+def test_one_pair_per_image_rotates_through_each_images_captions():
+    ours = module("retrieval_sets", ROOT / "benchmarks" / "retrieval_sets.py")
+    records = [{"captions": [f"image {n} caption {i}" for i in range(5)]} for n in range(7)]
+    pairs = ours.captions_pairs(records, per_image=1)
+    assert len(pairs) == 7
+    assert [pair["query"] for pair in pairs] == [f"image {n} caption {n % 5}" for n in range(7)]
+    assert all(pair["positive"] == f"image {n} caption {(n + 1) % 5}" for n, pair in enumerate(pairs))
+    two = ours.captions_pairs(records, per_image=2)
+    assert [pair["query"] for pair in two[:4]] == ["image 0 caption 0", "image 0 caption 1",
+                                                   "image 1 caption 2", "image 1 caption 3"]
+    assert len(ours.captions_pairs(records)) == 35
