@@ -300,11 +300,9 @@ def run_batches(test_sets, work: Path, quick: bool, limit: int | None) -> dict:
     validation = sets.captions_set(sets.rows("captions", "validation")[: 50 if quick else None])
 
     def measured(encoder) -> dict:
-        return {"validation": score(dense_rankings(encoder.encode_queries, encoder.encode_documents, *validation[:2]),
-                                    validation[2]),
-                **{name: score(dense_rankings(encoder.encode_queries, encoder.encode_documents,
-                                              *test_sets[name][:2]), test_sets[name][2])
-                   for name in ("captions", "faq")}}
+        ranking_sets = {"validation": validation, "captions": test_sets["captions"], "faq": test_sets["faq"]}
+        return {name: score(dense_rankings(encoder.encode_queries, encoder.encode_documents, queries, corpus), relevant)
+                for name, (queries, corpus, relevant) in ranking_sets.items()}
 
     rows = {"zero-shot": {**measured(open_encoder(MINILM)), "steps": 0, "train_seconds": 0.0, "cached": False}}
     sizes = (8, 16, 32) if quick else (32, 256, 1024)
