@@ -69,12 +69,13 @@ def slice_corpus(folder: Path) -> Path:
     return folder
 
 
-def validation_curve(run_dir: Path, started: float) -> list[dict]:
-    """Validation scores against minutes since the run started (wall clock, evaluations included)."""
+def validation_curve(run_dir: Path, started: float, split: str = "validation") -> list[dict]:
+    """Validation scores against minutes since the run started (wall clock, evaluations included);
+    ``split="validation_averaged"``: those of the checkpoint averages (``train.average_last``)."""
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return [{"minutes": round((r["time"] - started) / 60, 2), "step": r["step"], "epoch": r.get("epoch"),
              "bleu": r["bleu"], "bleu_lowercase": r["bleu_lowercase"], "chrf": r["chrf"]}
-            for r in records if r["split"] == "validation"]
+            for r in records if r["split"] == split]
 
 
 def extrapolate(curve: list[dict], key: str = "bleu_lowercase", at_minutes: float = 120.0) -> dict | None:
@@ -154,7 +155,7 @@ def run_model(name: str, work: Path, threads: int, data: Path | None, single: in
         "target_bleu_lowercase": TARGETS.get(name), "threads": threads,
         "precision": resolve_mixed_precision(config.train.mixed_precision, on_cpu=True),
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": reproduce([name], max_minutes),
-        "curve": curve,
+        "curve": curve, "curve_averaged": validation_curve(result.run_dir, started_clock, "validation_averaged"),
     }
     target = TARGETS.get(name)
     if target is not None and beam["bleu_lowercase"] < target:
@@ -252,7 +253,7 @@ def main() -> None:
         data = slice_corpus(Path(tmp)) if args.quick else None
         for name in args.models:
             row = run_model(name, work, args.threads, data, QUICK["single"] if args.quick else 100, args.max_minutes)
-            print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
+            print(json.dumps({k: v for k, v in row.items() if not k.startswith("curve")}), flush=True)
             rows.append(row)
     payload = {"threads": args.threads, "cpu": cpu_name(), "torch": torch.__version__, "quick": args.quick,
                "rows": rows}

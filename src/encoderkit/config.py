@@ -345,8 +345,9 @@ class TrainConfig(Section):
     #: A time budget: stop at the first evaluation after this many minutes in the training loop
     #: (evaluations not counted). Where it stops depends on the machine's speed. None: no budget.
     max_minutes: float | None = Field(None, gt=0.0)
-    #: Also try the average of the weights of the last N evaluations when training ends (checkpoint
-    #: averaging); it replaces the best weights when it scores better on validation. None: off.
+    #: Checkpoint averaging: after each evaluation (once N are kept, and when training ends) also
+    #: evaluate the average of the weights of the last N evaluations; it replaces the best weights when
+    #: it scores better on validation, and an improving average resets the patience. None: off.
     average_last: int | None = Field(None, ge=2)
     log_every: int = Field(50, ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

@@ -43,8 +43,9 @@ def run_fit(tmp_path, average_last, epochs=12, **options):
         seen.append(value)
         return {"error": abs(value - 3.0)}
 
-    config = TrainConfig(epochs=epochs, lr=0.1, schedule="constant", warmup_ratio=0.0, metric="error", patience=None,
-                         progress=False, weight_decay=0.0, average_last=average_last, grad_clip=None, **options)
+    options = {"patience": None, **options}
+    config = TrainConfig(epochs=epochs, lr=0.1, schedule="constant", warmup_ratio=0.0, metric="error", progress=False,
+                         weight_decay=0.0, average_last=average_last, grad_clip=None, **options)
     result = fit(model, loader, compute_loss=compute_loss, evaluate=evaluate, config=config,
                  run_dir=tmp_path / "run", greater_is_better=False)
     return model, result, seen
@@ -54,14 +55,35 @@ def test_the_average_of_the_last_evaluations_is_kept_when_it_scores_better(tmp_p
     model, result, seen = run_fit(tmp_path, average_last=4)
     files = sorted((tmp_path / "run" / AVERAGING_DIR).glob("step-*.safetensors"))
     assert [f.name for f in files] == [f"step-{4 * e:08d}.safetensors" for e in (9, 10, 11, 12)]
+    # After every evaluation from the 4th on, the mean of the last four is evaluated too.
     averaged = [record for record in result.history if record.get("averaged")]
-    assert len(averaged) == 1 and averaged[0]["averaged"] == 4 and averaged[0]["step"] == 48
-    mean = sum(seen[8:12]) / 4
+    assert [record["step"] for record in averaged] == [4 * e for e in range(4, 13)]
+    assert all(record["averaged"] == 4 for record in averaged) and len(seen) == 12 + 9
+    single = [3.0 + (-1) ** e / e for e in range(1, 13)]
+    mean = sum(single[8:12]) / 4
     assert seen[-1] == pytest.approx(mean, abs=1e-6)  # the last evaluation saw the averaged weights
-    assert abs(mean - 3.0) < 0.01 < min(abs(value - 3.0) for value in seen[:12])  # averaging wins...
-    assert result.best_averaged == 4 and result.best_record is averaged[0]
+    assert seen[4] == pytest.approx(sum(single[:4]) / 4, abs=1e-6)  # the first average: epochs 1-4
+    assert abs(mean - 3.0) < 0.01 < min(abs(value - 3.0) for value in single)  # averaging wins...
+    assert result.best_averaged == 4 and result.best_record is averaged[-1]
     assert float(model.w.detach()) == pytest.approx(mean, abs=1e-6)  # ...so the averaged weights are the ones loaded
     assert int(model.count) == 7
+
+
+def test_an_improving_average_resets_the_patience(tmp_path):
+    """Patience 1 and averages of two: from epoch 3 on each single evaluation (off by 1/e) is worse than
+    the average evaluated before it (off by 1/(2e(e-1))), which alone would stop training; the average
+    evaluated right after it is better again, and that improvement resets the patience."""
+    _, result, seen = run_fit(tmp_path, average_last=2, epochs=12, patience=1)
+    averaged = [record for record in result.history if record.get("averaged")]
+    assert not result.stopped_early and result.steps == 48 and len(averaged) == 11
+    assert result.best_averaged == 2 and result.best_record is averaged[-1]
+
+
+def test_a_run_shorter_than_the_average_averages_what_it_kept(tmp_path):
+    _, result, seen = run_fit(tmp_path, average_last=4, epochs=3)
+    averaged = [record for record in result.history if record.get("averaged")]
+    assert len(seen) == 4 and len(averaged) == 1 and averaged[0]["averaged"] == 3 and averaged[0]["step"] == 12
+    assert seen[-1] == pytest.approx(sum(3.0 + (-1) ** e / e for e in (1, 2, 3)) / 3, abs=1e-6)
 
 
 def test_without_averaging_nothing_is_kept_and_no_average_is_evaluated(tmp_path):

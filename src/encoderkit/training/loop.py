@@ -344,17 +344,31 @@ def fit(
             state["out_of_time"] = bool(gather_objects(state.get("out_of_time"))[0])
         return out_of_patience or bool(state.get("out_of_time"))
 
-    def evaluate_average() -> None:
-        """Checkpoint averaging: evaluate the mean of the last ``average_last`` evaluations' weights;
-        it becomes the kept model when it scores better than every single evaluation."""
+    def evaluate_average(at_least: int) -> bool | None:
+        """Checkpoint averaging: evaluate the mean of the last ``average_last`` evaluations' weights
+        (when at least ``at_least`` are kept); it becomes the kept model when it scores better than every
+        other evaluation, and like any improvement it resets the patience. Returns run_evaluation's
+        stop flag, or None when nothing was evaluated."""
         barrier()  # the main process wrote the files
         files = sorted(averaging_dir.glob("step-*.safetensors"))
-        if len(files) < 2:
-            return
+        if len(files) < max(at_least, 2):
+            return None
         current = {name: tensor.detach().clone() for name, tensor in unwrapped.state_dict().items()}
         unwrapped.load_state_dict(average_weights(files), strict=True)
-        run_evaluation(averaged=len(files))
+        stop = run_evaluation(averaged=len(files))
         unwrapped.load_state_dict(current, strict=True)
+        return stop
+
+    def run_evaluations() -> bool:
+        """The model's evaluation, then (``average_last``: N) that of the mean of the last N
+        evaluations' weights once N are kept: a noisy validation curve is judged by its running
+        average as well as by its single points. True when training should stop."""
+        stop = run_evaluation()
+        if config.average_last:
+            averaged_stop = evaluate_average(at_least=config.average_last)
+            if averaged_stop is not None:
+                stop = averaged_stop
+        return stop
 
     def checkpoint() -> None:
         states = gather_objects(rng_state(generators)) if processes > 1 else None
@@ -435,7 +449,7 @@ def fit(
                     state["smoothed_loss"] = float(smoothed)
                 if evaluating:
                     state["train_seconds"] += time.perf_counter() - started
-                    stop = run_evaluation()
+                    stop = run_evaluations()
                     checkpoint()
                     started = time.perf_counter()
                 if interrupted and not stop:
@@ -451,10 +465,11 @@ def fit(
                 state["epoch"] += 1
                 state["batches_done"] = 0
             if not stop and not config.eval_every and (epoch_finished or state["step"] >= total_steps):
-                stop = run_evaluation()
+                stop = run_evaluations()
             if stop or state["step"] >= total_steps:
-                if config.average_last:
-                    evaluate_average()
+                last_was_averaged = bool(state["history"]) and bool(state["history"][-1].get("averaged"))
+                if config.average_last and not last_was_averaged:
+                    evaluate_average(at_least=2)  # fewer than N evaluations kept: average what there is
                 state["finished"] = True
             checkpoint()
             if _any_process(stop_request.requested, processes) and not state.get("finished"):

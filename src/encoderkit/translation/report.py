@@ -44,9 +44,13 @@ def plot_curves(history: list[dict], path: Path) -> None:
     steps = [record["step"] for record in history if not record.get("averaged")]
     kept = [record for record in history if not record.get("averaged")]
     figure, (scores, losses) = plt.subplots(1, 2, figsize=(10, 4))
+    averages = [record for record in history if record.get("averaged")]
     for key, name in (("bleu", "validation BLEU"), ("chrf", "validation chrF")):
         if all(key in record for record in kept):
             scores.plot(steps, [record[key] for record in kept], marker="o", label=name)
+        if averages and all(key in record for record in averages):
+            scores.plot([record["step"] for record in averages], [record[key] for record in averages],
+                        marker="x", linestyle="--", label=f"{name}, average of the last {averages[-1]['averaged']}")
     for key, name in (("loss", "validation loss"), ("train_loss", "training loss (smoothed, label-smoothed)")):
         values = [record.get(key) for record in kept]
         if values and all(v is not None for v in values):
