@@ -208,6 +208,14 @@ def notes(rows: list[dict]) -> str:
         lines.append(f"- {r['model']}: {r['measured']}, {r['threads']} threads, {precision}, {budget}, "
                      f"{stop}, best validation BLEU (greedy) {r['best_validation_bleu']:.1f}"
                      f"{' (checkpoint average)' if r['best_is_average'] else ''}; reproduce: `{r['command']}`.")
+        if "curve_averaged" not in r:
+            lines.append(f"- {r['model']}: measured before the average of the last `train.average_last` evaluations "
+                         "was evaluated after each evaluation (then only when training ended).")
+        elif r["curve_averaged"]:
+            single = max(point["bleu"] for point in r["curve"])
+            averaged = max(point["bleu"] for point in r["curve_averaged"])
+            lines.append(f"- {r['model']}: best validation BLEU of a single evaluation {single:.1f}, of a running "
+                         f"average of the last evaluations' weights {averaged:.1f}.")
         fit = r.get("extrapolation")
         if fit:
             lines.append(f"- {r['model']}: validation BLEU (lowercased) levels off near {fit['asymptote']:.1f} by the "
