@@ -351,7 +351,7 @@ def fit(
         stop flag, or None when nothing was evaluated."""
         barrier()  # the main process wrote the files
         files = sorted(averaging_dir.glob("step-*.safetensors"))
-        if len(files) < max(at_least, 2):
+        if len(files) < at_least:  # callers pass 2 or average_last (>= 2): an average of at least two
             return None
         current = {name: tensor.detach().clone() for name, tensor in unwrapped.state_dict().items()}
         unwrapped.load_state_dict(average_weights(files), strict=True)

@@ -41,10 +41,10 @@ def plot_alignment(source_tokens: Sequence[str], target_tokens: Sequence[str], w
 
 def plot_curves(history: list[dict], path: Path) -> None:
     """Validation BLEU and chrF (left) and the losses (right) against optimizer steps."""
-    steps = [record["step"] for record in history if not record.get("averaged")]
     kept = [record for record in history if not record.get("averaged")]
-    figure, (scores, losses) = plt.subplots(1, 2, figsize=(10, 4))
     averages = [record for record in history if record.get("averaged")]
+    steps = [record["step"] for record in kept]
+    figure, (scores, losses) = plt.subplots(1, 2, figsize=(10, 4))
     for key, name in (("bleu", "validation BLEU"), ("chrf", "validation chrF")):
         if all(key in record for record in kept):
             scores.plot(steps, [record[key] for record in kept], marker="o", label=name)
