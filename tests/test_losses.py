@@ -42,12 +42,11 @@ def batch(generator, rows, length=7):
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_cached_loss_gives_the_gradients_of_the_plain_loss(symmetric):
     generator = torch.Generator().manual_seed(1)
-    queries, documents = batch(generator, 24), batch(generator, 30)
+    queries, documents = batch(generator, 24), batch(generator, 30)  # lengths 2..7: chunks are sorted and cut
     gradients, values = [], []
     for cached in (False, True):
         torch.manual_seed(0)
-        model = Tower()
-        torch.manual_seed(5)  # the dropout masks
+        model = Tower().eval()  # without dropout the two losses see the same embeddings
         if cached:
             loss = CachedContrastiveLoss(20.0, symmetric, chunk_size=5)(model, model, queries, documents)
         else:
@@ -58,6 +57,24 @@ def test_cached_loss_gives_the_gradients_of_the_plain_loss(symmetric):
     assert values[0] == pytest.approx(values[1], rel=1e-5)
     for name, gradient in gradients[0].items():
         assert torch.allclose(gradient, gradients[1][name], atol=1e-6), name
+
+
+def test_cached_loss_replays_each_chunk_with_the_dropout_masks_of_the_first_pass():
+    generator = torch.Generator().manual_seed(3)
+    queries, documents = batch(generator, 12), batch(generator, 12)
+    model, seen = Tower(), {False: [], True: []}  # outputs without a graph (step 1) and with one (step 3)
+
+    def recording(ids, mask):
+        embedded = model(ids, mask)
+        seen[torch.is_grad_enabled()].append((ids.shape, embedded.detach().clone()))
+        return embedded
+
+    torch.manual_seed(4)
+    CachedContrastiveLoss(20.0, False, chunk_size=5)(recording, recording, queries, documents).backward()
+    assert [shape for shape, _ in seen[False]] == [shape for shape, _ in seen[True]]
+    assert any(shape[1] < 7 for shape, _ in seen[False])  # some chunk was cut below the batch's padding
+    for (_, first), (_, replayed) in zip(seen[False], seen[True]):
+        assert torch.equal(first, replayed)
 
 
 def test_cached_loss_leaves_the_random_state_as_one_pass_would():
