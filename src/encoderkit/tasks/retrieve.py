@@ -264,9 +264,8 @@ class RetrieveTask:
         return RetrievalModel(model, config, directory)
 
     def write_report(self, run_dir: Path, config: RunConfig, spec: RetrieveSpec, result: RunResult) -> Path:
-        best = next((record for record in result.history if record["step"] == result.best_step), {})
         return write_retrieval_report(run_dir, title=f"Retrieval report: {Path(config.data.train).parent.name or 'run'}",
-                                      metrics=result.test_metrics or best, facts=result.facts,
+                                      metrics=result.test_metrics or result.validation_metrics, facts=result.facts,
                                       history=result.history, metric=config.train.metric)
 
 

@@ -28,6 +28,7 @@ from encoderkit.tasks.base import RunResult, Task, scalar_metrics
 from encoderkit.text_encoder import build_text_encoder, count_parameters
 from encoderkit.tokenization import Tokenizer, load_tokenizer, make_tokenizer
 from encoderkit.training import fit
+from encoderkit.training.blending import BlendChoice, choose_blend, snapshot
 from encoderkit.training.checkpoint import config_differences, find_checkpoint, read_checkpoint_state
 from encoderkit.training.loop import CHECKPOINT_DIR, uses_cpu
 
@@ -126,13 +127,23 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
     parameters = count_parameters(model)
     model_line = f"{describe_model(config)}, {parameters:,} parameters"
     echo(f"model: {model_line}")
+    start_weights = snapshot(model) if config.train.blend_with_start else None
+    validate = lambda module: scalar_metrics(task.evaluate(module, loaders.validation, spec, loss))  # noqa: E731
+    greater_is_better = task.section.METRICS[config.train.metric]
     loop = fit(model, loaders.train, compute_loss=loss,
-               evaluate=lambda module: scalar_metrics(task.evaluate(module, loaders.validation, spec, loss)),
+               evaluate=validate,
                config=config.train, run_dir=run_dir, resume=resume,
                parameter_groups=parameter_groups(config, model), description=config.encoder.kind,
-               greater_is_better=task.section.METRICS[config.train.metric], run_config=config_to_dict(config))
+               greater_is_better=greater_is_better, run_config=config_to_dict(config))
 
-    best = loop.best_record
+    best = {k: v for k, v in loop.best_record.items() if isinstance(v, float)}
+    blended = None
+    if start_weights is not None and config.train.metric in best:
+        with sharded_evaluation():
+            blended = choose_blend(model, start_weights, config.train.blend_with_start, validate,
+                                   config.train.metric, best, greater_is_better)
+        echo(describe_blend(blended, config.train.metric))
+        best = blended.metrics
     with torch.no_grad(), sharded_evaluation():
         test_metrics = task.evaluate(model, loaders.test, spec) if loaders.test is not None else None
     model_dir = run_dir / MODEL_SUBDIR
@@ -145,14 +156,17 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         "data": task.describe_data(data).removeprefix("data: "),
         "best validation": f"{config.train.metric} {loop.best_metric:.4f} at step {loop.best_step}"
                            + (f" (the average of the last {loop.best_averaged} evaluations' weights)"
-                              if loop.best_averaged else ""),
+                              if loop.best_averaged else "")
+                           + (f"; blended with the starting weights at alpha {blended.alpha:g}: "
+                              f"{config.train.metric} {blended.metrics[config.train.metric]:.4f}"
+                              if blended and blended.alpha < 1.0 else ""),
         "training": f"{loop.steps} steps, {loop.train_seconds:.1f} s, {loop.examples_per_second:.0f} examples/s",
         "model directory": str(model_dir),
     }
     if coverage:
         facts["pretrained vectors"] = describe_coverage(coverage).removeprefix("pretrained vectors cover ")
     result = RunResult(task=task.name, run_dir=run_dir, model_dir=model_dir, spec=spec,
-                       validation_metrics={k: v for k, v in best.items() if isinstance(v, float)},
+                       validation_metrics=best,
                        test_metrics=test_metrics, parameters=parameters, train_seconds=loop.train_seconds,
                        examples_per_second=loop.examples_per_second, best_step=loop.best_step,
                        coverage=coverage, history=loop.history, facts=facts)
@@ -161,7 +175,8 @@ def _run(task: Task, config: RunConfig, data, run_dir: Path, resume: bool, echo)
         atomic_write_text(run_dir / "results.json", json.dumps({
             "task": task.name, "validation": result.validation_metrics, "test": test_metrics,
             "parameters": parameters, "train_seconds": loop.train_seconds,
-            "examples_per_second": loop.examples_per_second, "coverage": coverage}, indent=2))
+            "examples_per_second": loop.examples_per_second, "coverage": coverage,
+            **({"blend": blend_record(blended, config.train.metric)} if blended else {})}, indent=2))
     barrier()  # every process returns once the model directory and the report are complete
     return result
 
@@ -306,3 +321,21 @@ def parameter_groups(config: RunConfig, model):
     encoder_ids = {id(p) for encoder in encoders for p in encoder.parameters()}
     rest = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
     return groups + [{"params": rest, "lr": config.train.lr, "weight_decay": config.train.weight_decay}]
+
+
+# -- blending with the starting weights ---------------------------------------------------------
+
+
+def describe_blend(choice: BlendChoice, metric: str) -> str:
+    """One line: each alpha's validation score and which one is kept."""
+    scores = ", ".join([f"{alpha:g} -> {metrics[metric]:.4f}" for alpha, metrics in sorted(choice.tried.items())]
+                       + [f"1 (trained) -> {choice.trained[metric]:.4f}"])
+    kept = "the trained weights" if choice.alpha == 1.0 else f"alpha {choice.alpha:g}"
+    return f"blended with the starting weights (validation {metric}: {scores}); kept {kept}"
+
+
+def blend_record(choice: BlendChoice, metric: str) -> dict:
+    """What results.json says of the blending: the kept alpha, the trained weights' validation ``metric``
+    and each tried alpha's validation metrics."""
+    return {"alpha": choice.alpha, f"trained_{metric}": choice.trained[metric],
+            "tried": {f"{alpha:g}": metrics for alpha, metrics in sorted(choice.tried.items())}}
