@@ -14,8 +14,11 @@ Metrics are encoderkit's own (equal to ranx, tested) over the top 100 of each qu
 * scratch / finetune: ``configs/retrieve_cnn.yaml`` and ``configs/retrieve_minilm.yaml``
   unchanged except data paths and output folder, trained on captions and on revdict training
   pairs (validated on their validation splits), tested on the test sets, and zero-shot on faq.
-  MiniLM trains on one caption pair per image of all 29,000 train images (``--minilm-pairs-per-image``)
-  and 40,000 revdict synsets; ``--train-sets captions`` trains one set and keeps the other's row.
+  MiniLM trains on two caption pairs per image of all 29,000 train images (``--minilm-pairs-per-image``)
+  and all 113,791 revdict synsets; ``--train-sets captions`` trains one set and keeps the other's row.
+* blend: each fine-tuned MiniLM of the finetune part (same ``--workdir``) blended with its checkpoint,
+  ``alpha * fine-tuned + (1 - alpha) * start`` (``train.blend_with_start``, WiSE-FT), at several
+  alphas: nDCG@10 on validation, test and faq, the in-domain against out-of-domain trade-off.
 * index: 116,000 Multi30k train captions (captions 2-5) with MiniLM: ``index build`` texts/s against
   sentence-transformers ``encode`` + ``faiss.IndexFlatIP.add`` in the same run (interleaved,
   medians), query latency p50/p99 at k=10 for exact and HNSW, HNSW recall@10 against exact.
@@ -181,11 +184,18 @@ def run_training(kind: str, test_sets, bm25, work: Path, quick: bool, limits: di
                       "training_pairs": sum(1 for _ in open(files["train"])), "steps": result.best_step,
                       **({"pairs_per_image": per_image} if name == "captions" else {}),
                       "train_seconds": round(result.train_seconds, 1), "wall_seconds": round(wall, 1),
-                      "encoder": config.encoder.kind, "parameters": result.parameters}
+                      "encoder": config.encoder.kind, "parameters": result.parameters,
+                      **blend_of(result.run_dir)}
         print(f"  {kind} {name}: test nDCG@10 {tested[name]['dense']['ndcg@10']:.4f} (target "
               f">= {TARGETS[kind][name]}), hybrid {tested[name]['hybrid']['ndcg@10']:.4f}, faq "
               f"{tested['faq']['dense']['ndcg@10']:.4f}", flush=True)
     return rows
+
+
+def blend_of(run_dir: Path) -> dict:
+    """``{"blend": {"alpha", "tried"}}`` when the run blended its weights with the start's, else {}."""
+    blend = json.loads((run_dir / "results.json").read_text()).get("blend")
+    return {"blend": blend} if blend else {}
 
 
 def run_index(work: Path, quick: bool, repeats: int, batch_size: int) -> dict:
@@ -290,6 +300,40 @@ def run_cached(work: Path, quick: bool, threads: int) -> dict:
     return {"rows": rows, "steps": 2}
 
 
+#: The alphas of ``--parts blend``: theta = alpha * fine-tuned + (1 - alpha) * all-MiniLM-L6-v2.
+BLEND_ALPHAS = (0.5, 0.7, 0.8, 0.9, 1.0)
+
+
+def run_blend(test_sets, work: Path, names) -> dict:
+    """WiSE-FT's trade-off, measured: each fine-tuned MiniLM of the finetune part (kept in ``--workdir``)
+    blended with its checkpoint at each alpha; nDCG@10 on its validation and test sets and on faq."""
+    import encoderkit
+    from encoderkit.tasks.retrieve import save_checkpoint_retriever
+    from encoderkit.training.blending import blend, snapshot
+
+    rows = {}
+    for name in names:
+        model_dir = work / f"minilm-{name}" / "model"
+        if not (model_dir / "model.safetensors").is_file():
+            print(f"  {name}: no fine-tuned model in {model_dir} (run --parts finetune with this --workdir); skipped")
+            continue
+        model = encoderkit.load(model_dir)
+        start = encoderkit.load(save_checkpoint_retriever(MINILM, work / "zero-shot-minilm")).model.state_dict()
+        trained = snapshot(model.model)
+        validation = sets.ranking_set(name, "validation")
+        rows[name] = {}
+        for alpha in BLEND_ALPHAS:
+            model.model.load_state_dict(blend(trained, start, alpha))
+            row = {split: score(dense_rankings(model.encode_queries, model.encode_documents, queries, corpus),
+                                relevant)["ndcg@10"]
+                   for split, (queries, corpus, relevant) in (("validation", validation), ("test", test_sets[name]),
+                                                              ("faq", test_sets["faq"]))}
+            rows[name][f"{alpha:g}"] = row
+            print(f"  {name} alpha {alpha:g}: validation {row['validation']:.4f}, test {row['test']:.4f}, "
+                  f"faq {row['faq']:.4f}", flush=True)
+    return rows
+
+
 def run_batches(test_sets, work: Path, quick: bool, limit: int | None) -> dict:
     """Captions validation and test nDCG@10 of MiniLM fine-tuned at batch 32, 256 and 1,024 on the same
     pairs (faq beside them: drift), after the zero-shot model on the same sets."""
@@ -352,7 +396,7 @@ def markdown(results: dict) -> str:
                 faq += f" ({row['faq_zero_shot']['dense']['ndcg@10'] - zero:+.3f} vs zero-shot)"
             lines.append(f"| {name} | {_triple(row['test']['dense'])} | >= {TARGETS[kind][name]} | "
                          f"{_triple(row['test']['hybrid'])} | {faq} | {_triple(row['faq_zero_shot']['hybrid'])} | "
-                         f"{row['training_pairs']:,} pairs{_per_image(row)}, {row['train_seconds']:.0f} s |")
+                         f"{row['training_pairs']:,} pairs{_per_image(row)}, {row['train_seconds']:.0f} s{_blended(row)} |")
         lines.append("")
     index = results.get("index")
     if index:
@@ -373,6 +417,18 @@ def markdown(results: dict) -> str:
         lines += [f"| {label} | {row['peak_rss_mib']:,.0f} MiB | {row['seconds']:.0f} s |"
                   for label, row in cached["rows"].items()]
         lines.append("")
+    blended = results.get("blend")
+    if blended:
+        zero = anchors["sets"]["faq"]["minilm"]["ndcg@10"] if anchors else None
+        lines += ["**Blending with the checkpoint** (`train.blend_with_start`, WiSE-FT): the fine-tuned MiniLM of "
+                  "the table above, `alpha * fine-tuned + (1 - alpha) * all-MiniLM-L6-v2`, nDCG@10 "
+                  "(`--parts blend`):", "", "| trained on | alpha | validation | test | faq (vs zero-shot) |",
+                  "|---|---:|---:|---:|---|"]
+        for name, by_alpha in blended.items():
+            lines += [f"| {name} | {alpha} | {row['validation']:.4f} | {row['test']:.4f} | {row['faq']:.4f}"
+                      + (f" ({row['faq'] - zero:+.3f})" if zero is not None else "") + " |"
+                      for alpha, row in by_alpha.items()]
+        lines.append("")
     batches = results.get("batches")
     if batches:
         lines += [f"**Batch size** (MiniLM, {batches['training_pairs']:,} caption pairs, one epoch; 256 and 1,024 "
@@ -388,6 +444,16 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _blended(row: dict) -> str:
+    blend = row.get("blend")
+    if not blend:
+        return ""
+    tried = ", ".join(f"{alpha} {metrics['ndcg@10']:.3f}" for alpha, metrics in blend["tried"].items())
+    kept = "trained weights kept" if blend["alpha"] == 1.0 else f"kept alpha {blend['alpha']:g}"
+    return (f"; blended with the start, validation nDCG@10 at alpha {tried}, trained "
+            f"{blend['trained_ndcg@10']:.3f}: {kept}")
+
+
 def _per_image(row: dict) -> str:
     per_image = row.get("pairs_per_image")
     return f" ({per_image} per image)" if per_image else ""
@@ -399,18 +465,18 @@ def _triple(metrics: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["anchors", "scratch", "finetune", "index", "cached", "batches"],
-                        choices=["anchors", "scratch", "finetune", "index", "cached", "batches"])
+    parts = ["anchors", "scratch", "finetune", "blend", "index", "cached", "batches"]
+    parser.add_argument("--parts", nargs="+", default=parts, choices=parts)
     parser.add_argument("--quick", action="store_true", help="Small subsets: proves every part runs (numbers differ).")
     parser.add_argument("--minilm-train-images", type=int, default=None,
                         help="Captions images MiniLM trains on (default: all 29,000).")
-    parser.add_argument("--minilm-pairs-per-image", type=int, default=1, choices=range(1, 6),
+    parser.add_argument("--minilm-pairs-per-image", type=int, default=2, choices=range(1, 6),
                         help="Caption pairs per image for MiniLM (CPU budget: 29,000 images x 1 pair cost what "
-                             "5,800 x 5 do and cover five times the scenes).")
+                             "5,800 x 5 do and cover five times the scenes; 2 beat 1 on validation).")
     parser.add_argument("--train-sets", nargs="+", default=list(TRAINED), choices=TRAINED,
                         help="Sets the scratch and finetune parts train on (rows of the others are kept).")
-    parser.add_argument("--minilm-train-synsets", type=int, default=40000,
-                        help="Revdict training synsets MiniLM trains on (of 113,791).")
+    parser.add_argument("--minilm-train-synsets", type=int, default=None,
+                        help="Revdict training synsets MiniLM trains on (default: all 113,791).")
     parser.add_argument("--batch-train-images", type=int, default=2000,
                         help="Caption images for the batch-size comparison.")
     parser.add_argument("--index-repeats", type=int, default=3)
@@ -460,6 +526,9 @@ def main() -> None:
         if "cached" in args.parts:
             print("cached loss memory", flush=True)
             results["cached"] = run_cached(work, args.quick, args.threads)
+        if "blend" in args.parts:
+            print("blending the fine-tuned MiniLM with its checkpoint", flush=True)
+            results["blend"] = {**results.get("blend", {}), **run_blend(test_sets, work, args.train_sets)}
         if "batches" in args.parts:
             print("batch sizes", flush=True)
             results["batches"] = run_batches(test_sets, work, args.quick, args.batch_train_images)
