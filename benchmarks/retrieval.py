@@ -1,6 +1,6 @@
 """Retrieval benchmark: BM25, MiniLM zero-shot, from-scratch and fine-tuned bi-encoders, hybrid, the index.
 
-    python benchmarks/retrieval.py                   # everything (see the estimate in benchmarks/RESULTS.md)
+    python benchmarks/retrieval.py                   # everything: hours on 2 CPU cores (MiniLM fine-tuning alone ~1 h 45)
     python benchmarks/retrieval.py --quick           # small subsets, a few minutes: every part runs
     python benchmarks/retrieval.py --parts anchors scratch
 
