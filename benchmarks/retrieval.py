@@ -311,14 +311,15 @@ def run_blend(test_sets, work: Path, names) -> dict:
     from encoderkit.tasks.retrieve import save_checkpoint_retriever
     from encoderkit.training.blending import blend, snapshot
 
-    rows = {}
+    rows, start = {}, None
     for name in names:
         model_dir = work / f"minilm-{name}" / "model"
         if not (model_dir / "model.safetensors").is_file():
             print(f"  {name}: no fine-tuned model in {model_dir} (run --parts finetune with this --workdir); skipped")
             continue
+        if start is None:  # the checkpoint's weights, written and read once for every set
+            start = encoderkit.load(save_checkpoint_retriever(MINILM, work / "zero-shot-minilm")).model.state_dict()
         model = encoderkit.load(model_dir)
-        start = encoderkit.load(save_checkpoint_retriever(MINILM, work / "zero-shot-minilm")).model.state_dict()
         trained = snapshot(model.model)
         validation = sets.ranking_set(name, "validation")
         rows[name] = {}

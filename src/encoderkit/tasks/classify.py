@@ -282,8 +282,8 @@ class ClassifyTask:
         from encoderkit.report import write_report
 
         return write_report(run_dir, title=f"Classification report: {Path(config.data.train).parent.name or 'run'}",
-                            metrics=result.test_metrics or result.validation_metrics, labels=list(spec.labels), history=result.history,
-                            metric=config.train.metric, facts=result.facts)
+                            metrics=result.test_metrics or result.validation_metrics, labels=list(spec.labels),
+                            history=result.history, metric=config.train.metric, facts=result.facts)
 
 
 def _head_outputs(weights: Path) -> int | None:
